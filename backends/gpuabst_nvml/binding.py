@@ -1,0 +1,111 @@
+"""The one module that touches nvidia-ml-py: lazy import, value codec and error translation."""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import importlib.metadata
+import warnings
+from typing import Any
+
+from gpuabst.backend import ErrorInfo
+from gpuabst.errors import BackendUnavailable
+from gpuabst.fixtures.codec import STRUCT, Codec
+from gpuabst.reading import Status
+from gpuabst_nvml import constants as C
+
+INSTALL_HINT = "pip install 'gpuabst[nvidia]' (nvidia-ml-py) and install the NVIDIA driver"
+
+
+def import_pynvml() -> Any:
+    """Import nvidia-ml-py's ``pynvml`` (loads no library until nvmlInit)."""
+    try:
+        with warnings.catch_warnings():
+            # the deprecated PyPI 'pynvml' wrapper warns on import; nvidia-ml-py does not
+            warnings.simplefilter("ignore")
+            return importlib.import_module("pynvml")
+    except ImportError as e:
+        raise BackendUnavailable(f"nvidia-ml-py is not installed: {INSTALL_HINT}") from e
+
+
+def library_version() -> str | None:
+    try:
+        return importlib.metadata.version("nvidia-ml-py")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def is_nvml_error(exc: BaseException) -> bool:
+    return type(exc).__name__.startswith("NVMLError") and isinstance(getattr(exc, "value", None), int)
+
+
+def classify(exc: BaseException) -> ErrorInfo | None:
+    """The Reading status for an NVMLError (real or replayed), by its NVML return code."""
+    if not is_nvml_error(exc):
+        return None
+    code: int = exc.value  # type: ignore[attr-defined]
+    reason = C.error_name(code)
+    if code == C.NOT_SUPPORTED:
+        return ErrorInfo(Status.UNSUPPORTED, reason)
+    if code == C.FUNCTION_NOT_FOUND:
+        return ErrorInfo(Status.UNSUPPORTED, reason, function_missing=True)
+    if code == C.NO_PERMISSION:
+        return ErrorInfo(Status.NO_PERMISSION, reason)
+    if code == C.NOT_FOUND:
+        return ErrorInfo(Status.NOT_APPLICABLE, reason)
+    if code == C.TIMEOUT:
+        return ErrorInfo(Status.TIMEOUT, reason)
+    if code in (C.GPU_IS_LOST, C.RESET_REQUIRED):
+        return ErrorInfo(Status.ERROR, reason, device_lost=True)
+    return ErrorInfo(Status.ERROR, reason)
+
+
+def why_unavailable(exc: BaseException) -> str:
+    """A one-line reason nvmlInit failed, saying what to install where it can."""
+    code = getattr(exc, "value", None)
+    if code == C.LIBRARY_NOT_FOUND:
+        return "NVIDIA driver library not found (libnvidia-ml.so.1): install the NVIDIA driver"
+    if code == C.DRIVER_NOT_LOADED:
+        return "NVIDIA driver not loaded: load the nvidia kernel module (modprobe nvidia) or reboot"
+    if code == C.NO_PERMISSION:
+        return "no permission to open the NVIDIA device nodes (/dev/nvidia*)"
+    if is_nvml_error(exc):
+        return f"nvmlInit failed: {C.error_name(code or 999)}"
+    return f"nvmlInit failed: {type(exc).__name__}: {exc}"
+
+
+class NvmlCodec(Codec):
+    """Encodes pynvml values: device handles are ctypes pointers, results are ctypes structures."""
+
+    def is_handle(self, value: Any) -> bool:
+        return super().is_handle(value) or isinstance(value, ctypes._Pointer)
+
+    def handle_identity(self, value: Any) -> Any:
+        if isinstance(value, ctypes._Pointer):
+            return ctypes.cast(value, ctypes.c_void_p).value
+        return super().handle_identity(value)
+
+    def encode_struct(self, value: Any) -> dict[str, Any] | None:
+        if isinstance(value, (ctypes.Structure, ctypes.Union)):
+            out: dict[str, Any] = {STRUCT: type(value).__name__}
+            for field in value._fields_:
+                name = field[0]
+                out[name] = self.encode(_plain(getattr(value, name)))
+            return out
+        if type(value).__name__ == "nvmlFriendlyObject":
+            return {STRUCT: "nvmlFriendlyObject", **{k: self.encode(v) for k, v in vars(value).items()}}
+        return None
+
+    def encode_error(self, exc: BaseException) -> dict[str, Any] | None:
+        if not is_nvml_error(exc):
+            return None
+        code: int = exc.value  # type: ignore[attr-defined]
+        return {"code": code, "name": C.error_name(code)}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, ctypes.Array):
+        return [_plain(x) for x in v]
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    return v

@@ -1,0 +1,77 @@
+"""gpuabst: one interface over every GPU vendor stack.
+
+    >>> import gpuabst
+    >>> for d in gpuabst.devices():           # live hardware
+    ...     print(d.name, d.memory.total_bytes)
+    >>> gpuabst.devices(fixtures=["fixtures/nvidia/tesla-t4.json"])   # a recorded machine
+
+``import gpuabst`` imports no vendor library (pynvml, amdsmi, pyopencl) and no numpy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+from gpuabst.errors import (
+    BackendError,
+    BackendUnavailable,
+    DeviceLost,
+    FixtureError,
+    GpuabstError,
+    ImportFormatError,
+    NotRecorded,
+)
+from gpuabst.model import (
+    BackendReport,
+    Capabilities,
+    Device,
+    Disagreement,
+    HealthReadings,
+    MemoryInfo,
+    Partition,
+    PciInfo,
+    Snapshot,
+)
+from gpuabst.reading import Reading, Status
+
+if TYPE_CHECKING:
+    from gpuabst.machine import Machine
+
+FixturePaths = Sequence[str | os.PathLike[str]] | None
+
+
+def open_machine(fixtures: FixturePaths = None, **kwargs: Any) -> Machine:
+    """A :class:`~gpuabst.machine.Machine` over live hardware, or over ``fixtures`` when given
+    (default: ``$GPUABST_FIXTURE``). Use it as a context manager to keep one session open."""
+    from gpuabst.machine import Machine
+
+    return Machine(fixtures, **kwargs)
+
+
+def snapshot(fixtures: FixturePaths = None, **kwargs: Any) -> Snapshot:
+    """Every device and every backend's report, read once."""
+    with open_machine(fixtures, **kwargs) as m:
+        return m.snapshot()
+
+
+def devices(fixtures: FixturePaths = None, **kwargs: Any) -> list[Device]:
+    """Every device, read once and merged across backends."""
+    return snapshot(fixtures, **kwargs).devices
+
+
+def backends(fixtures: FixturePaths = None, **kwargs: Any) -> list[BackendReport]:
+    """Each installed backend: whether it can run here, and if not why and what to install."""
+    with open_machine(fixtures, **kwargs) as m:
+        return m.backend_reports()
+
+
+__all__ = [
+    "BackendError", "BackendReport", "BackendUnavailable", "Capabilities", "Device", "DeviceLost",
+    "Disagreement", "FixtureError", "GpuabstError", "HealthReadings", "ImportFormatError", "MemoryInfo",
+    "NotRecorded", "Partition", "PciInfo", "Reading", "Snapshot", "Status", "__version__", "backends",
+    "devices", "open_machine", "snapshot",
+]

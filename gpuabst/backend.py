@@ -1,0 +1,315 @@
+"""The backend contract: what a vendor plugin implements, and the call path every vendor call takes.
+
+A backend subclasses :class:`Backend`. It gets its vendor module from a :class:`LibrarySource`
+(live import, recording proxy or replay), so the same backend code runs on hardware, captures a
+fixture, or replays one. Every vendor call goes through :meth:`Backend.read` (or
+:meth:`Backend.call`), which turns a vendor error into a :class:`Reading` that says why.
+"""
+
+from __future__ import annotations
+
+import abc
+import concurrent.futures
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import attrs
+
+from gpuabst.errors import BackendUnavailable, NotRecorded
+from gpuabst.fixtures.codec import Codec
+from gpuabst.fixtures.format import BackendRecording
+from gpuabst.fixtures.recorder import Recorder, RecordingModule
+from gpuabst.fixtures.tape import Tape
+from gpuabst.model import Device
+from gpuabst.reading import Reading, Status, missing
+
+
+@attrs.frozen
+class Probe:
+    """Whether a backend can run here; never raised, always returned."""
+
+    available: bool
+    reason: str | None = None
+    install_hint: str | None = None
+    library_version: str | None = None
+    driver_version: str | None = None
+
+
+@attrs.frozen
+class ErrorInfo:
+    """How a backend classifies one vendor exception."""
+
+    status: Status
+    reason: str
+    device_lost: bool = False
+    function_missing: bool = False
+
+
+class CallFailed(Exception):
+    """Internal: a vendor call failed; carries the Reading that says why."""
+
+    def __init__(self, reading: Reading[Any]) -> None:
+        super().__init__(reading.reason)
+        self.reading = reading
+
+
+class LibrarySource(abc.ABC):
+    """Where a backend's vendor module comes from."""
+
+    mode: ClassVar[str]
+
+    @abc.abstractmethod
+    def module(self, backend: Backend) -> Any:
+        """The vendor module (or a stand-in) for ``backend``; raises BackendUnavailable."""
+
+
+class LiveLibrary(LibrarySource):
+    """The real vendor library, imported lazily on first use."""
+
+    mode = "live"
+
+    def module(self, backend: Backend) -> Any:
+        return backend.import_library()
+
+
+class RecordingLibrary(LibrarySource):
+    """The real library behind a proxy that records every call for a fixture."""
+
+    mode = "capture"
+
+    def __init__(self) -> None:
+        self.recorders: dict[str, Recorder] = {}
+
+    def module(self, backend: Backend) -> Any:
+        real = backend.import_library()
+        rec = self.recorders.setdefault(backend.name, Recorder(backend.make_codec()))
+        return RecordingModule(real, rec)
+
+
+class ReplayLibrary(LibrarySource):
+    """A fake vendor module answering from a fixture's recording."""
+
+    mode = "replay"
+
+    def __init__(self, recordings: dict[str, tuple[BackendRecording, str]], *, replay_latency: bool = False) -> None:
+        self.recordings = recordings
+        self.replay_latency = replay_latency
+        self.tapes: dict[str, Tape] = {}
+
+    def module(self, backend: Backend) -> Any:
+        if backend.name not in self.recordings:
+            raise BackendUnavailable(f"{backend.name} is not recorded in the fixture(s) being replayed")
+        recording, source = self.recordings[backend.name]
+        tape = self.tapes.get(backend.name)
+        if tape is None:
+            tape = Tape(recording, backend.make_codec(), backend.raise_recorded_error,
+                        replay_latency=self.replay_latency, source=source)
+            self.tapes[backend.name] = tape
+        return backend.fake_library(tape)
+
+
+class Backend(abc.ABC):
+    """Base class of every backend plugin.
+
+    Subclasses set the class attributes and implement :meth:`import_library`,
+    :meth:`fake_library`, :meth:`classify_error`, :meth:`raise_recorded_error`, :meth:`_open`,
+    :meth:`_close` and :meth:`_devices`.
+    """
+
+    name: ClassVar[str]
+    vendor: ClassVar[str]
+    library_module: ClassVar[str]
+    library_distribution: ClassVar[str]
+    install_hint: ClassVar[str]
+    authority: ClassVar[int] = 50
+    """Higher wins when two backends report the same field of one device."""
+    sensitive_calls: ClassVar[dict[str, str]] = {}
+    """Results scrubbed from captures: ``fn`` or ``fn.field`` -> kind (``uuid``, ``serial``)."""
+
+    def __init__(self, library: LibrarySource | None = None, *, call_timeout_s: float | None = None) -> None:
+        self.library = library or LiveLibrary()
+        self.call_timeout_s = call_timeout_s
+        self._lib: Any = None
+        self._opened = False
+        self._lock = threading.RLock()
+        self._lost: set[Any] = set()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+    # --- plugin hooks ----------------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def import_library(cls) -> Any:
+        """Import the real vendor module; raise BackendUnavailable saying what is missing."""
+
+    @classmethod
+    @abc.abstractmethod
+    def fake_library(cls, tape: Tape) -> Any:
+        """A fake vendor module answering from ``tape``, with the vendor's own error classes."""
+
+    @classmethod
+    def make_codec(cls) -> Codec:
+        return Codec()
+
+    @classmethod
+    @abc.abstractmethod
+    def classify_error(cls, exc: BaseException) -> ErrorInfo | None:
+        """The status of a vendor exception, or None if it is not the vendor's."""
+
+    @classmethod
+    @abc.abstractmethod
+    def raise_recorded_error(cls, error: dict[str, Any]) -> None:
+        """Raise the vendor exception a fixture recorded (``{"code": ..}``) from the fake module."""
+
+    @abc.abstractmethod
+    def _open(self) -> Probe:
+        """Initialise the vendor library (``self.lib`` is loaded); return what was found."""
+
+    def _close(self) -> None:  # noqa: B027 - optional hook
+        """Shut the vendor library down."""
+
+    @abc.abstractmethod
+    def _devices(self) -> list[Device]:
+        """Every device this backend sees, fully read."""
+
+    def _poll(self, previous: list[Device]) -> list[Device]:
+        """Devices with dynamic readings re-read; the default reads everything again."""
+        return self._devices()
+
+    # --- lifecycle -------------------------------------------------------------------------
+    @property
+    def lib(self) -> Any:
+        if self._lib is None:
+            self._lib = self.library.module(self)
+        return self._lib
+
+    def probe(self) -> Probe:
+        """Whether this backend can run here, and if not why and what to install. Never raises."""
+        try:
+            return self.open()
+        except BackendUnavailable as e:
+            return Probe(False, str(e), self.install_hint)
+        except Exception as e:  # a plugin's own bug must not break discovery
+            return Probe(False, f"{type(e).__name__}: {e}", self.install_hint)
+
+    def open(self) -> Probe:
+        """Load and initialise the vendor library. Raises BackendUnavailable when it cannot."""
+        with self._lock:
+            if not self._opened:
+                _ = self.lib
+                self._probe = self._open()
+                self._opened = self._probe.available
+                if not self._opened:
+                    raise BackendUnavailable(self._probe.reason or f"{self.name} is not available")
+            return self._probe
+
+    def close(self) -> None:
+        with self._lock:
+            if self._opened:
+                try:
+                    self._close()
+                finally:
+                    self._opened = False
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
+
+    def devices(self) -> list[Device]:
+        """Every device, fully read (opens the backend first)."""
+        with self._lock:
+            self.open()
+            return self._devices()
+
+    def poll(self, previous: list[Device]) -> list[Device]:
+        """Re-read only what changes, keeping static facts from ``previous``."""
+        with self._lock:
+            self.open()
+            return self._poll(previous)
+
+    # --- the call path ---------------------------------------------------------------------
+    def _invoke(self, fn: str, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+        func = getattr(self.lib, fn)
+        if self.call_timeout_s is None:
+            return func(*args, **kwargs)
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix=f"gpuabst-{self.name}")
+        future = self._executor.submit(func, *args, **kwargs)
+        try:
+            return future.result(timeout=self.call_timeout_s)
+        except concurrent.futures.TimeoutError:
+            # The hung call is abandoned: its thread finishes or not, we do not wait for it.
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise CallTimedOut(fn, self.call_timeout_s) from None
+
+    def call(self, fn: str, *args: Any, device_key: Any = None, **kwargs: Any) -> Any:
+        """Call a vendor function; raise :class:`CallFailed` carrying a Reading on any failure."""
+        if device_key is not None and device_key in self._lost:
+            raise CallFailed(missing(Status.ERROR, self.name, fn, "device lost earlier in this read"))
+        try:
+            return self._invoke(fn, args, kwargs)
+        except CallTimedOut as e:
+            raise CallFailed(missing(Status.TIMEOUT, self.name, fn, str(e))) from None
+        except NotRecorded as e:
+            raise CallFailed(missing(Status.NOT_RECORDED, self.name, fn, str(e))) from None
+        except Exception as e:
+            info = self.classify_error(e)
+            if info is None:
+                raise CallFailed(missing(Status.ERROR, self.name, fn, f"{type(e).__name__}: {e}")) from None
+            if info.device_lost and device_key is not None:
+                self._lost.add(device_key)
+            reading = missing(info.status, self.name, fn, info.reason)
+            failed = CallFailed(reading)
+            failed.info = info  # type: ignore[attr-defined]
+            raise failed from None
+
+    def read(self, fn: str, *args: Any, convert: Callable[[Any], Any] | None = None,
+             device_key: Any = None, **kwargs: Any) -> Reading[Any]:
+        """Call a vendor function and return its (converted) result as a Reading."""
+        try:
+            value = self.call(fn, *args, device_key=device_key, **kwargs)
+        except CallFailed as f:
+            return f.reading
+        if convert is not None:
+            try:
+                value = convert(value)
+            except Exception as e:
+                return missing(Status.ERROR, self.name, fn, f"unexpected value {value!r}: {e}")
+        if value is None:
+            return missing(Status.UNSUPPORTED, self.name, fn, "the vendor call returned no value")
+        return Reading(value, Status.OK, self.name, fn)
+
+    def read_first(self, *attempts: tuple[Any, ...], convert: Callable[[Any], Any] | None = None,
+                   device_key: Any = None) -> Reading[Any]:
+        """Try vendor calls in order (newest API first), falling back when a call is missing from this
+        driver (function not found) or from the fixture (not recorded)."""
+        result: Reading[Any] = missing(Status.ERROR, self.name, None, "no call attempted")
+        for fn, *args in attempts:
+            result = self.read(fn, *args, convert=convert, device_key=device_key)
+            if result.ok or not self._is_missing_function(result):
+                return result
+        return result
+
+    def _is_missing_function(self, r: Reading[Any]) -> bool:
+        return r.status is Status.NOT_RECORDED or (r.reason or "").endswith("FUNCTION_NOT_FOUND")
+
+    def is_lost(self, device_key: Any) -> bool:
+        return device_key in self._lost
+
+
+class CallTimedOut(Exception):
+    def __init__(self, fn: str, timeout_s: float) -> None:
+        super().__init__(f"{fn} did not answer within {timeout_s:g} s and was abandoned")
+
+
+def split(reading: Reading[Any], **getters: Callable[[Any], Any]) -> dict[str, Reading[Any]]:
+    """Several Readings from one vendor call's result (``memory -> total, used, free``)."""
+    out: dict[str, Reading[Any]] = {}
+    for name, get in getters.items():
+        try:
+            r = reading.map(get)
+            out[name] = r if r.status is not Status.OK or r.value is not None else missing(
+                Status.UNSUPPORTED, reading.source, reading.call, f"{name} not given by this driver")
+        except Exception as e:
+            out[name] = missing(Status.ERROR, reading.source, reading.call, f"{name}: {e}")
+    return out

@@ -1,0 +1,1 @@
+"""The ``gpuabst`` command line."""

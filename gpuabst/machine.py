@@ -1,0 +1,183 @@
+"""Machine: the backends of one machine (live, capturing or replayed) behind one thread-safe object.
+
+This is what the public functions and the command line use. One backend failing, raising or
+hanging never stops the others: its report says why and the rest still report.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from gpuabst import fixtures as fixture_format
+from gpuabst.backend import Backend, LibrarySource, LiveLibrary, Probe, RecordingLibrary, ReplayLibrary
+from gpuabst.errors import BackendError, FixtureError
+from gpuabst.fixtures.format import BackendRecording, Fixture
+from gpuabst.merge import merge_devices
+from gpuabst.model import BackendReport, Device, Snapshot
+from gpuabst.naming import model_for
+from gpuabst.registry import BackendEntry, discover
+
+FIXTURE_ENV = "GPUABST_FIXTURE"
+
+
+def fixtures_from_env() -> list[str]:
+    """Fixture paths from ``GPUABST_FIXTURE`` (several separated by the OS path separator)."""
+    env = os.environ.get(FIXTURE_ENV, "").strip()
+    return [p for p in env.split(os.pathsep) if p.strip()]
+
+
+def load_fixtures(paths: Iterable[str | os.PathLike[str]]) -> list[Fixture]:
+    return [fixture_format.load(p) for p in paths]
+
+
+def recordings_of(fixtures: Sequence[Fixture]) -> dict[str, tuple[BackendRecording, str]]:
+    """One recording per backend across all fixtures; two recordings of one backend are an error."""
+    out: dict[str, tuple[BackendRecording, str]] = {}
+    for fx in fixtures:
+        for name, rec in fx.backends.items():
+            if name in out:
+                raise FixtureError(f"backend {name!r} is recorded in both {out[name][1]} and {fx.path}: "
+                                   "replay one machine's fixtures at a time")
+            out[name] = (rec, fx.path or "<fixture>")
+    return out
+
+
+class Machine:
+    """Every backend of one machine, opened lazily and closed together.
+
+    ``fixtures``: replay these instead of touching hardware (default: ``$GPUABST_FIXTURE``).
+    ``backends``: only these backend names (default: ``$GPUABST_BACKENDS``, else all installed).
+    ``capture``: record every vendor call for :meth:`capture`.
+    """
+
+    def __init__(self, fixtures: Sequence[str | os.PathLike[str] | Fixture] | None = None, *,
+                 backends: list[str] | None = None, capture: bool = False, replay_latency: bool = False,
+                 call_timeout_s: float | None = None) -> None:
+        paths = list(fixtures) if fixtures is not None else fixtures_from_env()
+        loaded = [f if isinstance(f, Fixture) else fixture_format.load(f) for f in paths]
+        self.fixtures = loaded
+        self.library: LibrarySource
+        if loaded:
+            if capture:
+                raise BackendError("cannot capture while replaying fixtures")
+            self.library = ReplayLibrary(recordings_of(loaded), replay_latency=replay_latency)
+        elif capture:
+            self.library = RecordingLibrary()
+        else:
+            self.library = LiveLibrary()
+        self.entries: list[BackendEntry] = discover(backends)
+        self._backends: dict[str, Backend] = {}
+        for e in self.entries:
+            if e.backend_class is not None:
+                self._backends[e.name] = e.backend_class(self.library, call_timeout_s=call_timeout_s)
+        self._lock = threading.RLock()
+        self._reports: list[BackendReport] | None = None
+        self._last: dict[str, list[Device]] = {}
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def __enter__(self) -> Machine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for b in self._backends.values():
+                try:
+                    b.close()
+                except Exception:  # closing must never raise over a real error
+                    pass
+
+    @property
+    def mode(self) -> str:
+        return self.library.mode
+
+    def backend(self, name: str) -> Backend:
+        return self._backends[name]
+
+    # --- reports ------------------------------------------------------------------------------
+    def _replayed_from(self, name: str) -> str | None:
+        if isinstance(self.library, ReplayLibrary) and name in self.library.recordings:
+            return self.library.recordings[name][1]
+        return None
+
+    def _report(self, entry: BackendEntry, probe: Probe | None, count: int | None = None,
+                error: str | None = None) -> BackendReport:
+        if probe is None:
+            return BackendReport(entry.name, False, entry.error, None, error=entry.error)
+        return BackendReport(entry.name, probe.available and error is None, probe.reason or error,
+                             None if probe.available else probe.install_hint, probe.library_version,
+                             probe.driver_version, count, self._replayed_from(entry.name), error)
+
+    def backend_reports(self) -> list[BackendReport]:
+        """Each backend: available or not, why, and what to install. Never raises."""
+        with self._lock:
+            if self._reports is None:
+                self._reports = [self._report(e, self._backends[e.name].probe() if e.name in self._backends
+                                              else None) for e in self.entries]
+                known = {e.name for e in self.entries}
+                if isinstance(self.library, ReplayLibrary):
+                    for name, (_, src) in self.library.recordings.items():
+                        if name not in known:
+                            self._reports.append(BackendReport(
+                                name, False, f"{src} records backend {name!r}, which is not installed",
+                                replayed_from=src))
+            return list(self._reports)
+
+    # --- reading ------------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """Every device, fully read, merged across backends."""
+        return self._read(poll=False)
+
+    def poll(self) -> Snapshot:
+        """Like :meth:`snapshot`, but static facts from the first read are reused."""
+        return self._read(poll=True)
+
+    def devices(self) -> list[Device]:
+        return self.snapshot().devices
+
+    def _read(self, poll: bool) -> Snapshot:
+        with self._lock:
+            reports = {r.name: r for r in self.backend_reports()}
+            per_backend: list[tuple[int, list[Device]]] = []
+            for entry in self.entries:
+                backend = self._backends.get(entry.name)
+                report = reports[entry.name]
+                if backend is None or (not report.available and report.error is None):
+                    continue
+                try:
+                    prev = self._last.get(entry.name)
+                    devs = backend.poll(prev) if poll and prev is not None else backend.devices()
+                    self._last[entry.name] = devs
+                    reports[entry.name] = attrs.evolve(report, available=True, device_count=len(devs),
+                                                       error=None)
+                    per_backend.append((backend.authority, devs))
+                except Exception as e:  # one backend failing never stops the others
+                    reports[entry.name] = attrs.evolve(report, available=False, error=f"{type(e).__name__}: {e}",
+                                                       reason=report.reason or f"{type(e).__name__}: {e}")
+            merged = merge_devices(per_backend)
+            devices = [attrs.evolve(d, index=i, model=model_for(d)) for i, d in enumerate(merged)]
+            taken = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+            return Snapshot(devices, list(reports.values()), taken)
+
+    # --- capture ------------------------------------------------------------------------------
+    def capture(self, *, scrub: bool = True, note: str | None = None) -> Fixture:
+        """Read everything once (and one poll), and return the recorded calls as a fixture."""
+        from gpuabst.fixtures.capture import build_capture
+
+        if not isinstance(self.library, RecordingLibrary):
+            raise BackendError("this Machine was not opened with capture=True")
+        snap = self.snapshot()
+        self.poll()
+        self.close()
+        return build_capture(self, snap, scrub=scrub, note=note)
+
+    def report_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "fixtures": [f.path for f in self.fixtures]}

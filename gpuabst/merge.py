@@ -1,0 +1,79 @@
+"""Merging: one physical device seen by several backends becomes one Device.
+
+Devices are matched by PCI bus id, else by UUID. Each field is taken from the most authoritative
+backend that has a value (NVML and amdsmi over OpenCL); where another backend has a different value
+it is kept as a :class:`~gpuabst.model.Disagreement`, since the difference is itself useful.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from gpuabst.model import Device, Disagreement
+from gpuabst.reading import Reading, Status
+
+
+def _key(d: Device) -> tuple[str, str] | None:
+    if d.pci.bus_id.ok:
+        return ("bus", str(d.pci.bus_id.value))
+    if d.uuid.ok:
+        return ("uuid", str(d.uuid.value).lower())
+    return None
+
+
+def merge_devices(per_backend: list[tuple[int, list[Device]]]) -> list[Device]:
+    """Merge devices from backends given as ``(authority, devices)``, most authoritative first."""
+    ordered = sorted(per_backend, key=lambda p: -p[0])
+    merged: list[Device] = []
+    index_by_key: dict[tuple[str, str], int] = {}
+    for _, devices in ordered:
+        for d in devices:
+            keys = [k for k in (_key(d), ("uuid", str(d.uuid.value).lower()) if d.uuid.ok else None) if k]
+            hit = next((index_by_key[k] for k in keys if k in index_by_key), None)
+            if hit is None:
+                merged.append(d)
+                hit = len(merged) - 1
+            else:
+                merged[hit] = _merge_pair(merged[hit], d)
+            for k in keys + ([_key(merged[hit])] if _key(merged[hit]) else []):
+                if k is not None:
+                    index_by_key[k] = hit
+    return merged
+
+
+def _merge_pair(kept: Device, other: Device) -> Device:
+    disagreements: list[Disagreement] = list(kept.disagreements)
+    merged = _merge_obj(kept, other, "", disagreements, _src(kept), _src(other))
+    return attrs.evolve(merged, sources=kept.sources + [s for s in other.sources if s not in kept.sources],
+                        partitions=kept.partitions or other.partitions, disagreements=disagreements)
+
+
+def _src(d: Device) -> str:
+    return d.sources[0] if d.sources else "?"
+
+
+def _merge_obj(a: Any, b: Any, path: str, dis: list[Disagreement], sa: str, sb: str) -> Any:
+    changes: dict[str, Any] = {}
+    for f in attrs.fields(type(a)):
+        if f.name in ("partitions", "sources", "disagreements", "index", "vendor", "device_type"):
+            continue
+        va, vb = getattr(a, f.name), getattr(b, f.name)
+        name = f"{path}{f.name}"
+        if isinstance(va, Reading) and isinstance(vb, Reading):
+            if not va.ok and vb.ok:
+                changes[f.name] = vb
+            elif va.ok and vb.ok and not _same(va.value, vb.value):
+                dis.append(Disagreement(name, va.source or sa, va.value, vb.source or sb, vb.value))
+            elif not va.ok and not vb.ok and va.status is Status.NOT_RECORDED and vb.status is not Status.NOT_RECORDED:
+                changes[f.name] = vb
+        elif attrs.has(type(va)):
+            changes[f.name] = _merge_obj(va, vb, f"{name}.", dis, sa, sb)
+    return attrs.evolve(a, **changes) if changes else a
+
+
+def _same(x: Any, y: Any) -> bool:
+    if isinstance(x, str) and isinstance(y, str):
+        return x.strip().lower() == y.strip().lower()
+    return bool(x == y)

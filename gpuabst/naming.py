@@ -1,0 +1,64 @@
+"""Model slugs in Akash's style (``a100``, ``h100``, ``rtx4090``, ``rtx4000sada``).
+
+The catalog (:mod:`gpuabst.catalog`, where installed) is asked first, by PCI ids, subsystem id,
+market name and real memory. A device it does not know gets a slug derived from its reported name,
+and the Reading says that it was derived.
+"""
+
+from __future__ import annotations
+
+import re
+
+from gpuabst.model import Device
+from gpuabst.reading import Reading, Status, missing
+
+SOURCE = "naming"
+
+_DROP_WORDS = {
+    "nvidia", "geforce", "tesla", "quadro", "amd", "radeon", "instinct", "graphics", "generation",
+    "edition", "workstation", "hbm3", "hbm3e", "hbm2", "hbm2e", "pcie", "sxm", "sxm2", "sxm3", "sxm4", "sxm5",
+    "oam", "intel(r)", "intel", "(r)", "(tm)", "corporation", "gpu", "accelerator", "nvl", "mig",
+}
+_SUFFIX = {"super": "s", "ti": "ti", "xt": "xt", "xtx": "xtx", "max-q": "mq", "laptop": "m", "mobile": "m"}
+
+
+def derive_slug(name: str) -> str | None:
+    """A slug from a marketing name: ``NVIDIA GeForce RTX 4090`` -> ``rtx4090``,
+    ``A100-SXM4-80GB`` -> ``a100``, ``NVIDIA H200 NVL`` -> ``h200nvl``."""
+    text = name.strip().lower()
+    if not text or text in ("graphics device", "unknown"):
+        return None
+    text = re.sub(r"\[|\]|,", " ", text)
+    nvl = bool(re.search(r"\bnvl\b", text))
+    tokens = re.split(r"[\s_]+|-(?=sxm|pcie|\d+gb|hbm)", text)
+    out: list[str] = []
+    for tok in tokens:
+        tok = tok.strip("-")
+        if not tok or tok in _DROP_WORDS or re.fullmatch(r"\d+(gb|g|gib)", tok):
+            continue
+        if tok in _SUFFIX:
+            out.append(_SUFFIX[tok])
+            continue
+        out.append(re.sub(r"[^a-z0-9]", "", tok))
+    slug = "".join(out)
+    if nvl:
+        slug += "nvl"
+    return slug or None
+
+
+def model_for(device: Device) -> Reading[str]:
+    """The Akash model slug of a device: from the catalog where it knows the device, else derived."""
+    try:
+        from gpuabst import catalog
+    except ImportError:  # pragma: no cover - the catalog ships with the package
+        catalog = None  # type: ignore[assignment]
+    if catalog is not None:
+        entry = catalog.lookup_device(device)
+        if entry is not None:
+            return Reading(entry.model, Status.OK, "catalog", f"catalog:{entry.key}")
+    if device.name.ok:
+        slug = derive_slug(str(device.name.value))
+        if slug:
+            return Reading(slug, Status.OK, SOURCE, "derived from the reported name")
+    return missing(Status.NOT_RECORDED if not device.name.ok else Status.UNSUPPORTED, SOURCE, None,
+                   "no catalog entry and no usable name to derive a model from")

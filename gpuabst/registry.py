@@ -1,0 +1,59 @@
+"""Backend discovery through the ``gpuabst.backends`` entry-point group.
+
+First-party backends are found the same way as third-party ones. A plugin that fails to load is
+kept as an entry with its error, never dropped silently. Discovery can be limited by name
+(``names=`` or the environment variable ``GPUABST_BACKENDS``, comma-separated).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+
+import attrs
+
+from gpuabst.backend import Backend
+
+ENTRY_POINT_GROUP = "gpuabst.backends"
+BACKENDS_ENV = "GPUABST_BACKENDS"
+
+
+@attrs.frozen
+class BackendEntry:
+    """One registered backend: its class, or the error that stopped it loading."""
+
+    name: str
+    backend_class: type[Backend] | None
+    distribution: str | None = None
+    error: str | None = None
+
+
+def wanted_names(names: list[str] | None = None) -> list[str] | None:
+    if names:
+        return names
+    env = os.environ.get(BACKENDS_ENV, "").strip()
+    return [n.strip() for n in env.split(",") if n.strip()] or None
+
+
+def discover(names: list[str] | None = None) -> list[BackendEntry]:
+    """Every backend registered in the entry-point group, loaded, in a stable order."""
+    wanted = wanted_names(names)
+    entries: dict[str, BackendEntry] = {}
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in entries or (wanted is not None and ep.name not in wanted):
+            continue
+        dist = ep.dist.name if ep.dist is not None else None
+        try:
+            cls = ep.load()
+        except Exception as e:  # a broken plugin is reported, not fatal
+            entries[ep.name] = BackendEntry(ep.name, None, dist, f"failed to load {ep.value}: {type(e).__name__}: {e}")
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, Backend)):
+            entries[ep.name] = BackendEntry(ep.name, None, dist, f"{ep.value} is not a gpuabst Backend subclass")
+            continue
+        entries[ep.name] = BackendEntry(ep.name, cls, dist)
+    if wanted is not None:
+        for n in wanted:
+            if n not in entries:
+                entries[n] = BackendEntry(n, None, None, f"no backend named {n!r} is installed")
+    return sorted(entries.values(), key=lambda e: (-(e.backend_class.authority if e.backend_class else 0), e.name))
