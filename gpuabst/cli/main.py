@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-o", "--output", required=True, metavar="OUT")
     p.add_argument("--no-scrub", action="store_true", help="keep serials and UUIDs")
+    _register_extra(sub)
     return parser
 
 
@@ -133,6 +134,18 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 COMMANDS = {"backends": cmd_backends, "list": cmd_list_or_show, "show": cmd_list_or_show,
             "capture": cmd_capture, "import": cmd_import}
+
+EXTRA_COMMAND_MODULES: list[str] = []
+"""Modules under gpuabst.cli.commands, each with ``register(subparsers, common)`` adding its
+subcommand(s) and returning ``{name: run(args) -> int}``."""
+
+
+def _register_extra(sub: Any) -> None:
+    import importlib
+
+    for mod in EXTRA_COMMAND_MODULES:
+        module = importlib.import_module(f"gpuabst.cli.commands.{mod}")
+        COMMANDS.update(module.register(sub, _common))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
