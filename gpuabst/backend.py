@@ -9,7 +9,7 @@ fixture, or replays one. Every vendor call goes through :meth:`Backend.read` (or
 from __future__ import annotations
 
 import abc
-import concurrent.futures
+import queue
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import attrs
 
 from gpuabst.errors import BackendUnavailable, NotRecorded
-from gpuabst.fixtures.codec import Codec
+from gpuabst.fixtures.codec import Codec, MissingField
 from gpuabst.fixtures.format import BackendRecording
 from gpuabst.fixtures.recorder import Recorder, RecordingModule
 from gpuabst.fixtures.tape import Tape
@@ -134,7 +134,7 @@ class Backend(abc.ABC):
         self._opened = False
         self._lock = threading.RLock()
         self._lost: set[Any] = set()
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._worker: _CallWorker | None = None
 
     # --- plugin hooks ----------------------------------------------------------------------
     @classmethod
@@ -210,9 +210,9 @@ class Backend(abc.ABC):
                     self._close()
                 finally:
                     self._opened = False
-            if self._executor is not None:
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = None
+            if self._worker is not None:
+                self._worker.stop()
+                self._worker = None
 
     def devices(self) -> list[Device]:
         """Every device, fully read (opens the backend first)."""
@@ -231,16 +231,11 @@ class Backend(abc.ABC):
         func = getattr(self.lib, fn)
         if self.call_timeout_s is None:
             return func(*args, **kwargs)
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix=f"gpuabst-{self.name}")
-        future = self._executor.submit(func, *args, **kwargs)
-        try:
-            return future.result(timeout=self.call_timeout_s)
-        except concurrent.futures.TimeoutError:
-            # The hung call is abandoned: its thread finishes or not, we do not wait for it.
-            self._executor.shutdown(wait=False)
-            self._executor = None
-            raise CallTimedOut(fn, self.call_timeout_s) from None
+        with self._lock:
+            if self._worker is None or not self._worker.usable:
+                self._worker = _CallWorker(f"gpuabst-{self.name}")
+            worker = self._worker
+        return worker.run(fn, func, args, kwargs, self.call_timeout_s)
 
     def call(self, fn: str, *args: Any, device_key: Any = None, **kwargs: Any) -> Any:
         """Call a vendor function; raise :class:`CallFailed` carrying a Reading on any failure."""
@@ -297,6 +292,50 @@ class Backend(abc.ABC):
         return device_key in self._lost
 
 
+class _CallWorker:
+    """One daemon thread that runs vendor calls so a caller can stop waiting for a hung one.
+
+    A call that outlives its timeout leaves the worker stuck inside the vendor library: it is then
+    abandoned (``usable`` turns false) and a fresh worker takes the next call. Daemon threads never
+    hold up the process's exit, as a hung driver call would with a thread pool.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.usable = True
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            func, args, kwargs, box, done = job
+            try:
+                box.append((True, func(*args, **kwargs)))
+            except BaseException as e:  # handed back to the caller, who classifies it
+                box.append((False, e))
+            done.set()
+
+    def run(self, fn: str, func: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any],
+            timeout_s: float) -> Any:
+        box: list[tuple[bool, Any]] = []
+        done = threading.Event()
+        self._jobs.put((func, args, kwargs, box, done))
+        if not done.wait(timeout_s):
+            self.usable = False
+            self._jobs.put(None)  # ends the thread if the hung call ever returns
+            raise CallTimedOut(fn, timeout_s)
+        ok_, value = box[0]
+        if ok_:
+            return value
+        raise value
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+
 class CallTimedOut(Exception):
     def __init__(self, fn: str, timeout_s: float) -> None:
         super().__init__(f"{fn} did not answer within {timeout_s:g} s and was abandoned")
@@ -310,6 +349,8 @@ def split(reading: Reading[Any], **getters: Callable[[Any], Any]) -> dict[str, R
             r = reading.map(get)
             out[name] = r if r.status is not Status.OK or r.value is not None else missing(
                 Status.UNSUPPORTED, reading.source, reading.call, f"{name} not given by this driver")
+        except MissingField as e:
+            out[name] = missing(Status.NOT_RECORDED, reading.source, reading.call, f"{name}: {e}")
         except Exception as e:
             out[name] = missing(Status.ERROR, reading.source, reading.call, f"{name}: {e}")
     return out

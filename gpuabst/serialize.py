@@ -65,7 +65,7 @@ def _decode(tp: Any, data: Any, path: str) -> Any:
         if not isinstance(data, dict):
             raise GpuabstError(f"{path}: expected an object, got {type(data).__name__}")
         hints = _hints(tp)
-        meta = data.get(READINGS_KEY) or {}
+        meta = data.get(READINGS_KEY, {})
         if not isinstance(meta, dict):
             raise GpuabstError(f"{path}.{READINGS_KEY}: expected an object")
         kwargs: dict[str, Any] = {}

@@ -255,8 +255,14 @@ class NvmlBackend(Backend):
         memory = attrs.evolve(device.memory, **split(
             mem, total_bytes=lambda m: int(m.total), used_bytes=lambda m: int(m.used),
             free_bytes=lambda m: int(m.free)))
-        if mem.ok and mem.call == "nvmlDeviceGetMemoryInfo" and hasattr(mem.value, "reserved"):
+        if mem.ok and hasattr(mem.value, "reserved"):
             memory = attrs.evolve(memory, reserved_bytes=mem.map(lambda m: int(m.reserved)))
+        elif mem.ok:
+            memory = attrs.evolve(memory, reserved_bytes=missing(
+                Status.UNSUPPORTED, self.name, "nvmlDeviceGetMemoryInfo",
+                "only the v1 memory structure, without reserved memory, is available from this driver"))
+        else:
+            memory = attrs.evolve(memory, reserved_bytes=mem)
         util = rd("nvmlDeviceGetUtilizationRates")
         reasons = self.read_first(("nvmlDeviceGetCurrentClocksEventReasons", h),
                                   ("nvmlDeviceGetCurrentClocksThrottleReasons", h),

@@ -1,0 +1,81 @@
+"""The fixture loader: valid files load; broken, truncated and hostile ones give one clear error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from synthetic import nvml_fixture
+
+from gpuabst.errors import FixtureError
+from gpuabst.fixtures import format as fmt
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "f.json"
+    p.write_text(text)
+    return p
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    fx = nvml_fixture(2)
+    fmt.save(fx, tmp_path / "a.json")
+    back = fmt.load(tmp_path / "a.json")
+    assert back.backends == fx.backends and back.provenance == fx.provenance
+    assert back.path == str(tmp_path / "a.json")
+
+
+GOOD = fmt.dumps(nvml_fixture(1))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (GOOD[: len(GOOD) // 2], "truncated"),
+    ("", "not valid JSON"),
+    ("[]", "a fixture is a JSON object"),
+    ('{"format": "something-else", "version": 1}', "not a gpuabst fixture"),
+    (GOOD.replace('"version": 1', '"version": 99'), "newer than this gpuabst reads"),
+    (GOOD.replace('"version": 1', '"version": "1"'), "version must be an integer"),
+    (GOOD.replace('"kind": "synthetic"', '"kind": "invented"'), "provenance.kind"),
+    (GOOD.replace('"fn": "nvmlDeviceGetCount"', '"fn": 7'), "fn must be a function name"),
+    (GOOD.replace('"result": null', '"result": null, "error": {"code": 3}', 1), "exactly one of result or error"),
+    ('{"format": "gpuabst-fixture", "version": 1, "provenance": {"kind": "capture"}, "backends": {}}',
+     "non-empty"),
+    ("[" * 100000 + "]" * 100000, "JSON cannot be read"),
+])
+def test_bad_fixture_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(FixtureError) as e:
+        fmt.load(_write(tmp_path, text))
+    assert message in str(e.value)
+    assert "f.json" in str(e.value)
+
+
+def test_gigantic_number_is_a_clear_error(tmp_path: Path) -> None:
+    text = GOOD.replace('"result": null', '"result": ' + "9" * 100000, 1)
+    with pytest.raises(FixtureError):
+        fmt.load(_write(tmp_path, text))
+
+
+def test_oversized_file_is_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fmt, "MAX_FIXTURE_BYTES", 100)
+    with pytest.raises(FixtureError, match="more than the 100 allowed"):
+        fmt.load(_write(tmp_path, GOOD))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FixtureError, match="cannot read fixture"):
+        fmt.load(tmp_path / "nope.json")
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    p = tmp_path / "f.json"
+    p.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(FixtureError):
+        fmt.load(p)
+
+
+def test_wrong_types_inside_a_call_are_rejected() -> None:
+    data = json.loads(GOOD)
+    data["backends"]["nvml"]["calls"][0]["latency_us"] = -5
+    with pytest.raises(FixtureError, match="latency_us"):
+        fmt.from_json(data)

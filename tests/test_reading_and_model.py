@@ -1,0 +1,72 @@
+"""Reading invariants and the data model's JSON round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from synthetic import nvml_fixture
+
+import gpuabst
+from gpuabst.errors import GpuabstError
+from gpuabst.reading import Reading, Status, missing, ok
+from gpuabst.serialize import from_dict, to_dict
+
+
+def test_ok_reading_needs_a_value_and_missing_one_must_not_have_one() -> None:
+    with pytest.raises(ValueError):
+        Reading(None, Status.OK)
+    with pytest.raises(ValueError):
+        Reading(3, Status.UNSUPPORTED)
+    with pytest.raises(ValueError):
+        missing(Status.OK)
+
+
+def test_missing_reading_says_why_and_where() -> None:
+    r = missing(Status.NO_PERMISSION, "nvml", "nvmlDeviceGetSerial", "NVML_ERROR_NO_PERMISSION")
+    assert not r.ok and r.get("fallback") == "fallback"
+    assert r.meta() == {"status": "no_permission", "source": "nvml", "call": "nvmlDeviceGetSerial",
+                        "reason": "NVML_ERROR_NO_PERMISSION"}
+    assert r.map(lambda v: v * 2) is r
+    assert str(r) == "<no_permission: NVML_ERROR_NO_PERMISSION>"
+
+
+def test_map_keeps_source_and_call() -> None:
+    r = ok(81920, "nvml", "nvmlDeviceGetMemoryInfo").map(lambda mib: mib * 2**20)
+    assert r == Reading(81920 * 2**20, Status.OK, "nvml", "nvmlDeviceGetMemoryInfo")
+
+
+def test_frozen() -> None:
+    r = ok(1)
+    with pytest.raises(AttributeError):
+        r.value = 2  # type: ignore[misc]
+
+
+def test_snapshot_round_trips_through_json() -> None:
+    snap = gpuabst.snapshot([nvml_fixture(2, mig=True)])
+    text = json.dumps(to_dict(snap))
+    back = from_dict(gpuabst.Snapshot, json.loads(text))
+    assert back == snap
+    assert back.devices[0].partitions[1].profile.value == "3g.40gb"
+
+
+def test_json_gives_plain_values_with_reasons_beside() -> None:
+    doc = to_dict(gpuabst.snapshot([nvml_fixture(1)]).devices[0])
+    assert doc["memory"]["total_bytes"] == 80 * 2**30
+    assert doc["health"]["fan_speed_pct"] is None
+    assert doc["health"]["readings"]["fan_speed_pct"] == {
+        "status": "unsupported", "source": "nvml", "call": "nvmlDeviceGetFanSpeed",
+        "reason": "NVML_ERROR_NOT_SUPPORTED"}
+
+
+@pytest.mark.parametrize("bad", [
+    {"vendor": "nvidia", "index": 0, "memory": []},
+    {"vendor": "nvidia", "index": 0, "memory": {"total_bytes": None, "readings": {"total_bytes": {"status": "ok"}}}},
+    {"vendor": "nvidia", "index": 0, "name": "x", "readings": {"name": {"status": "bogus"}}},
+    {"vendor": "nvidia", "index": 0, "readings": []},
+    {"vendor": "nvidia", "index": 0, "partitions": {}},
+    {"index": 0},
+])
+def test_malformed_model_json_is_a_clear_error(bad: dict[str, object]) -> None:
+    with pytest.raises(GpuabstError):
+        from_dict(gpuabst.Device, bad)
