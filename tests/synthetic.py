@@ -14,6 +14,11 @@ from gpuabst.fixtures.format import Fixture
 GIB = 1 << 30
 
 
+def synthetic_uuid(prefix: str, n: int) -> str:
+    """A made-up UUID in NVIDIA's form (synthetic fixtures only)."""
+    return f"{prefix}-7e57da7a-{n:04x}-4abc-9def-{n:012x}"
+
+
 def nvml_gpu(log: CallLog, index: int, *, name: str = "NVIDIA H100 80GB HBM3", mig: bool = False,
              ecc_dbe: int = 0, pending: bool = False, lost: bool = False) -> None:
     h = handle(f"h{index}")
@@ -37,8 +42,8 @@ def nvml_gpu(log: CallLog, index: int, *, name: str = "NVIDIA H100 80GB HBM3", m
         "nvmlDeviceGetBAR1MemoryInfo": struct("c_nvmlBAR1Memory_t", bar1Total=128 * GIB, bar1Free=128 * GIB - 2**21,
                                               bar1Used=2**21),
         "nvmlDeviceGetName": name,
-        "nvmlDeviceGetUUID": f"GPU-5c4b0000-0000-4000-8000-{index:012x}",
-        "nvmlDeviceGetSerial": f"SCRUBBED-SERIAL-{index + 1:04d}",
+        "nvmlDeviceGetUUID": synthetic_uuid("GPU", index),
+        "nvmlDeviceGetSerial": f"{1650000000001 + index}",
         "nvmlDeviceGetBoardPartNumber": "692-2G520-0200-000",
         "nvmlDeviceGetBrand": 2,
         "nvmlDeviceGetArchitecture": 9,
@@ -81,7 +86,7 @@ def nvml_gpu(log: CallLog, index: int, *, name: str = "NVIDIA H100 80GB HBM3", m
             mh = handle(f"m{index}.{slot}")
             log.result("nvmlDeviceGetMigDeviceHandleByIndex", h, slot, value=mh)
             log.result("nvmlDeviceGetName", mh, value=f"{name} MIG 3g.40gb")
-            log.result("nvmlDeviceGetUUID", mh, value=f"MIG-5c4b0000-0000-4000-8000-{index * 16 + slot:012x}")
+            log.result("nvmlDeviceGetUUID", mh, value=synthetic_uuid("MIG", index * 16 + slot))
             log.result("nvmlDeviceGetGpuInstanceId", mh, value=1 + slot)
             log.result("nvmlDeviceGetComputeInstanceId", mh, value=0)
             log.result("nvmlDeviceGetMemoryInfo", mh, value=struct("c_nvmlMemory_t", total=40 * GIB, free=40 * GIB,

@@ -111,8 +111,9 @@ def cmd_capture(args: argparse.Namespace) -> int:
         raise UsageError("GPUABST_FIXTURE is set: capture records real hardware; unset it first")
     m = Machine([], backends=args.backend, capture=True)
     fixture = m.capture(scrub=not args.no_scrub, note=args.note)
-    if not fixture.backends:
-        reasons = "; ".join(f"{r.name}: {r.reason}" for r in m.backend_reports() if not r.available)
+    reports = m.backend_reports()
+    if not fixture.backends or not any(r.available for r in reports):
+        reasons = "; ".join(f"{r.name}: {r.reason}" for r in reports if not r.available)
         raise GpuabstError(f"no backend could run here, nothing captured ({reasons})")
     save(fixture, args.output)
     calls = sum(len(r.calls) for r in fixture.backends.values())

@@ -1,0 +1,109 @@
+"""The command line, run as a user runs it (a subprocess), on fixtures and on this GPU-less machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from synthetic import nvml_fixture
+
+from gpuabst.fixtures import format as fmt
+
+
+def gpuabst(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gpuabst", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def h100x2(tmp_path: Path) -> Path:
+    p = tmp_path / "h100x2.json"
+    fmt.save(nvml_fixture(2, mig=True), p)
+    return p
+
+
+def test_show_json_document(h100x2: Path) -> None:
+    r = gpuabst("show", "--json", "--fixture", str(h100x2), "--backend", "nvml")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert (doc["schema"], doc["schema_version"], doc["mode"]) == ("gpuabst.show", 1, "replay")
+    d = doc["devices"][0]
+    assert d["vendor"] == "nvidia" and d["name"] == "NVIDIA H100 80GB HBM3" and d["model"] == "h100"
+    assert d["pci"] == {**d["pci"], "bus_id": "0000:18:00.0", "vendor_id": "0x10de", "device_id": "0x2330",
+                        "subsystem_id": "0x16c1"}
+    assert d["memory"]["total_bytes"] == 80 * 2**30 and isinstance(d["memory"]["used_bytes"], int)
+    assert d["uuid"].startswith("GPU-") and d["sources"] == ["nvml"]
+    assert len(d["partitions"]) == 2 and isinstance(d["capabilities"], dict) and isinstance(d["health"], dict)
+    assert d["health"]["fan_speed_pct"] is None
+    assert d["health"]["readings"]["fan_speed_pct"]["reason"] == "NVML_ERROR_NOT_SUPPORTED"
+
+
+def test_fixture_from_environment(h100x2: Path) -> None:
+    r = gpuabst("list", env={"GPUABST_FIXTURE": str(h100x2), "GPUABST_BACKENDS": "nvml"})
+    assert r.returncode == 0
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 2 and "NVIDIA H100 80GB HBM3" in lines[0] and "80.0 GiB" in lines[0]
+    assert "2 partitions" in lines[0]
+
+
+def test_list_json_and_backends_json(h100x2: Path) -> None:
+    doc = json.loads(gpuabst("list", "--json", "--fixture", str(h100x2), "--backend", "nvml").stdout)
+    assert doc["schema"] == "gpuabst.list" and [d["model"] for d in doc["devices"]] == ["h100", "h100"]
+    doc = json.loads(gpuabst("backends", "--json", "--fixture", str(h100x2), "--backend", "nvml").stdout)
+    (nvml,) = doc["backends"]
+    assert nvml["available"] and nvml["driver_version"] == "590.48.01" and nvml["replayed_from"] == str(h100x2)
+
+
+def test_show_text_names_missing_values_with_their_reason(h100x2: Path) -> None:
+    out = gpuabst("show", "--fixture", str(h100x2), "--backend", "nvml").stdout
+    assert "fan_speed_pct" in out and "unsupported: NVML_ERROR_NOT_SUPPORTED" in out
+    assert "Partition mig 0: 3g.40gb" in out
+
+
+def test_no_gpu_here_says_why_for_each_backend_and_exits_0() -> None:
+    r = gpuabst("list", "--backend", "nvml")
+    assert r.returncode == 0
+    assert r.stdout.startswith("No GPU found.")
+    assert "nvml:" in r.stdout and ("NVIDIA driver library not found" in r.stdout
+                                    or "nvidia-ml-py is not installed" in r.stdout)
+    r = gpuabst("list", "--json", "--backend", "nvml")
+    doc = json.loads(r.stdout)
+    assert doc["devices"] == [] and doc["backends"][0]["available"] is False
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"format": "gpuabst-fixture", "version": 7}', ""])
+def test_bad_fixture_is_one_line_error(tmp_path: Path, content: str) -> None:
+    p = tmp_path / "bad.json"
+    p.write_text(content)
+    r = gpuabst("list", "--fixture", str(p))
+    assert r.returncode == 1
+    assert r.stderr.startswith("gpuabst: error: ") and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert "bad.json" in r.stderr
+
+
+def test_two_recordings_of_one_backend_is_a_clear_error(h100x2: Path) -> None:
+    r = gpuabst("list", "--fixture", str(h100x2), "--fixture", str(h100x2))
+    assert r.returncode == 1 and "recorded in both" in r.stderr
+
+
+def test_unknown_backend_name_is_reported(h100x2: Path) -> None:
+    r = gpuabst("backends", "--fixture", str(h100x2), "--backend", "nosuch")
+    assert r.returncode == 0 and "no backend named 'nosuch' is installed" in r.stdout
+
+
+def test_usage_errors() -> None:
+    assert gpuabst().returncode == 2
+    r = gpuabst("import", "no-such-format", "x", "-o", "y")
+    assert r.returncode == 2 and "invalid choice" in r.stderr
+    assert gpuabst("--version").stdout.startswith("gpuabst ")
+
+
+def test_console_script_entry_point_matches_module() -> None:
+    from importlib.metadata import entry_points
+
+    (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "gpuabst"]
+    assert ep.value == "gpuabst.cli.main:main"
