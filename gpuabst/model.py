@@ -30,6 +30,10 @@ class PciInfo:
     subsystem_id: Reading[str] = _r()
     subsystem_vendor_id: Reading[str] = _r()
     revision_id: Reading[str] = _r()
+    class_code: Reading[str] = _r()
+    """PCI class, subclass and programming interface (``0x030200``: 3D controller)."""
+    bar_sizes_bytes: Reading[dict[str, int]] = _r()
+    """Sizes of the assigned BARs by region (``{"bar0": 16777216, "bar1": 137438953472}``)."""
 
 
 @attrs.frozen
