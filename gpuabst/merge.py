@@ -46,8 +46,9 @@ def merge_devices(per_backend: list[tuple[int, list[Device]]]) -> list[Device]:
 def _merge_pair(kept: Device, other: Device) -> Device:
     disagreements: list[Disagreement] = list(kept.disagreements)
     merged = _merge_obj(kept, other, "", disagreements, _src(kept), _src(other))
-    return attrs.evolve(merged, sources=kept.sources + [s for s in other.sources if s not in kept.sources],
+    out: Device = attrs.evolve(merged, sources=kept.sources + [s for s in other.sources if s not in kept.sources],
                         partitions=kept.partitions or other.partitions, disagreements=disagreements)
+    return out
 
 
 def _src(d: Device) -> str:

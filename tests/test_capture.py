@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 import pytest
+from gpuabst_nvml.backend import NvmlBackend
+from gpuabst_nvml.binding import NvmlCodec
 from synthetic import nvml_fixture, synthetic_uuid
 
 import gpuabst
@@ -23,8 +25,6 @@ from gpuabst.fixtures import format as fmt
 from gpuabst.fixtures.codec import Struct
 from gpuabst.machine import Machine
 from gpuabst.serialize import to_dict
-from gpuabst_nvml.backend import NvmlBackend
-from gpuabst_nvml.binding import NvmlCodec
 
 
 @pytest.fixture
@@ -85,7 +85,8 @@ def test_capture_without_scrubbing_keeps_identifiers(standin_pynvml: Any) -> Non
     assert "1650000000001" in fmt.dumps(fixture)
 
 
-def test_capture_command_writes_a_fixture(standin_pynvml: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_capture_command_writes_a_fixture(standin_pynvml: Any, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
     from gpuabst.cli.main import main
 
     out = tmp_path / "c.json"
@@ -106,8 +107,8 @@ def test_capture_refuses_to_run_over_a_fixture(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_capture_with_no_working_backend_is_an_error(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "gpuabst", "capture", "--backend", "nvml", "-o", str(tmp_path / "o.json")],
-                       capture_output=True, text=True, timeout=60)
+    cmd = [sys.executable, "-m", "gpuabst", "capture", "--backend", "nvml", "-o", str(tmp_path / "o.json")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert r.stderr.startswith("gpuabst: error: no backend could run here") and "Traceback" not in r.stderr
     assert not (tmp_path / "o.json").exists()

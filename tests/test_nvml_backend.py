@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from gpuabst_nvml import constants as C
 from synthetic import nvml_fixture
 
 import gpuabst
@@ -13,7 +14,6 @@ from gpuabst.fixtures.format import Fixture
 from gpuabst.fixtures.tape import Fault
 from gpuabst.machine import Machine
 from gpuabst.reading import Status
-from gpuabst_nvml import constants as C
 
 
 def _machine(fx: Fixture, **kw: Any) -> Machine:

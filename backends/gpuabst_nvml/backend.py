@@ -331,9 +331,9 @@ def _link_degraded(gen: Reading[int], width: Reading[int], caps: Capabilities, s
     pairs = [(gen, caps.pcie_max_generation), (width, caps.pcie_max_width)]
     for cur, mx in pairs:
         if not cur.ok:
-            return cur.map(bool)  # type: ignore[arg-type]
+            return cur.map(bool)
         if not mx.ok:
-            return mx.map(bool)  # type: ignore[arg-type]
+            return mx.map(bool)
     return ok(bool(int(width.value or 0) < int(caps.pcie_max_width.value or 0)
                    or int(gen.value or 0) < int(caps.pcie_max_generation.value or 0)),
               source, "nvmlDeviceGetCurrPcieLinkWidth")

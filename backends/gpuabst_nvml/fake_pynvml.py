@@ -40,8 +40,14 @@ def _class_name(name: str) -> str:
 
 
 ERROR_CLASSES: dict[str, type[NVMLError]] = {}
+def _new_for(code: int) -> Any:
+    def new(cls: type[NVMLError], *args: Any) -> NVMLError:
+        return NVMLError.__new__(cls, code)
+    return new
+
+
 for _code, _name in C.ERROR_NAMES.items():
-    _cls = type(_class_name(_name), (NVMLError,), {"__new__": (lambda v: lambda cls, *a: NVMLError.__new__(cls, v))(_code)})
+    _cls = type(_class_name(_name), (NVMLError,), {"__new__": _new_for(_code)})
     NVMLError._valClassMapping[_code] = _cls
     ERROR_CLASSES[_cls.__name__] = _cls
 

@@ -48,7 +48,8 @@ def list_text(snap: Snapshot, include_all: bool) -> str:
     for d in devices:
         kind = "" if d.device_type == "gpu" else f" [{d.device_type}]"
         parts = f"  {len(d.partitions)} partitions" if d.partitions else ""
-        out.append(f"{d.index:>2}  {d.vendor:<7} {_v(d.name):<40} {_v(d.model):<12} {gib(d.memory.total_bytes.value):>10}"
+        size = gib(d.memory.total_bytes.value)
+        out.append(f"{d.index:>2}  {d.vendor:<7} {_v(d.name):<40} {_v(d.model):<12} {size:>10}"
                    f"  {_v(d.pci.bus_id):<13} {','.join(d.sources)}{kind}{parts}")
     return "\n".join(out)
 
