@@ -86,6 +86,7 @@ class Capabilities:
     fp16: Reading[bool] = _r()
     unified_memory: Reading[bool] = _r()
     extensions: Reading[list[str]] = _r()
+    device_enqueue: Reading[bool] = _r()
 
 
 @attrs.frozen
@@ -162,6 +163,7 @@ class Device:
     driver_version: Reading[str] = _r()
     cuda_driver_version: Reading[str] = _r()
     platform_name: Reading[str] = _r()
+    platform_version: Reading[str] = _r()
     pci: PciInfo = attrs.field(factory=PciInfo)
     memory: MemoryInfo = attrs.field(factory=MemoryInfo)
     capabilities: Capabilities = attrs.field(factory=Capabilities)
