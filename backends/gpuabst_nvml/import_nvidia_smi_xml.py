@@ -482,11 +482,11 @@ def import_files(paths: list[str]) -> Fixture:
     for n, (path, root, _) in enumerate(logs):
         name = os.path.basename(path)
         try:
-            _write_log(w, root, first=n == 0, masked=masked if n == 0 else [], provenance=provenance)
+            _write_log(w, root, first=n == 0, masked=masked if n == 0 else [], provenance=b.provenance)
         except _Fail as e:
             raise ImportFormatError(f"{name}: {e}") from None
     if masked:
-        provenance["masked"] = masked
+        b.provenance["masked"] = masked
     return b.build()
 
 
