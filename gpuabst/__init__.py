@@ -16,30 +16,50 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from gpuabst.errors import (
-    BackendError,
-    BackendUnavailable,
-    DeviceLost,
-    FixtureError,
-    GpuabstError,
-    ImportFormatError,
-    NotRecorded,
-)
-from gpuabst.model import (
-    BackendReport,
-    Capabilities,
-    Device,
-    Disagreement,
-    HealthReadings,
-    MemoryInfo,
-    Partition,
-    PciInfo,
-    Snapshot,
-)
-from gpuabst.reading import Reading, Status
-
 if TYPE_CHECKING:
+    from gpuabst.errors import (
+        BackendError,
+        BackendUnavailable,
+        DeviceLost,
+        FixtureError,
+        GpuabstError,
+        ImportFormatError,
+        NotRecorded,
+    )
     from gpuabst.machine import Machine
+    from gpuabst.model import (
+        BackendReport,
+        Capabilities,
+        Device,
+        Disagreement,
+        HealthReadings,
+        MemoryInfo,
+        Partition,
+        PciInfo,
+        Snapshot,
+    )
+    from gpuabst.reading import Reading, Status
+
+_LAZY = {
+    **dict.fromkeys(["BackendError", "BackendUnavailable", "DeviceLost", "FixtureError", "GpuabstError",
+                     "ImportFormatError", "NotRecorded"], "gpuabst.errors"),
+    **dict.fromkeys(["BackendReport", "Capabilities", "Device", "Disagreement", "HealthReadings", "MemoryInfo",
+                     "Partition", "PciInfo", "Snapshot"], "gpuabst.model"),
+    "Reading": "gpuabst.reading", "Status": "gpuabst.reading",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Names are imported on first use, so ``import gpuabst`` stays cheap (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gpuabst' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 FixturePaths = Sequence[str | os.PathLike[str]] | None
 

@@ -1,0 +1,85 @@
+"""Time `import gpuabst`, and a full snapshot of replayed 1- and 8-GPU NVML machines.
+
+    python benchmarks/bench_snapshot.py [--source fixtures/nvidia/h100-80gb-hbm3.json] [--repeat 50]
+
+Prints a Markdown table (median and spread of repeated runs) and the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from scale import scale_nvml  # noqa: E402
+
+import gpuabst  # noqa: E402
+from gpuabst.fixtures import format as fmt  # noqa: E402
+
+
+def machine_line() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {system}"
+
+
+def stats_ms(samples: list[float]) -> str:
+    ms = sorted(s * 1000 for s in samples)
+    q1, q3 = ms[len(ms) // 4], ms[(3 * len(ms)) // 4]
+    return f"{statistics.median(ms):.2f} ms (IQR {q1:.2f}-{q3:.2f}, n={len(ms)})"
+
+
+def time_process(code: str, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def time_snapshot(fixture: fmt.Fixture, repeat: int) -> tuple[list[float], int]:
+    samples = []
+    n = 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        snap = gpuabst.snapshot([fixture], backends=["nvml"])
+        samples.append(time.perf_counter() - t0)
+        n = len(snap.devices)
+    return samples, n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--source", default=str(HERE.parent / "fixtures/nvidia/h100-80gb-hbm3.json"))
+    ap.add_argument("--repeat", type=int, default=50)
+    args = ap.parse_args()
+    source = fmt.load(args.source)
+    print(f"Machine: {machine_line()}\n")
+    print("| what | time |\n|---|---|")
+    print(f"| bare interpreter start (`python -c pass`) | {stats_ms(time_process('pass', 20))} |")
+    print(f"| `python -c 'import gpuabst'` | {stats_ms(time_process('import gpuabst', 20))} |")
+    for copies in (1, 8):
+        fx = scale_nvml(source, copies)
+        samples, n = time_snapshot(fx, args.repeat)
+        calls = len(fx.backends["nvml"].calls)
+        print(f"| full snapshot, replayed {n}-GPU machine ({calls} recorded calls) | {stats_ms(samples)} |")
+
+
+if __name__ == "__main__":
+    main()
