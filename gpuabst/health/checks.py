@@ -190,6 +190,12 @@ def retired_pages(d: Device, p: HealthPolicy) -> Check:
     dbe = c.read("health.retired_pages_double_bit", h.retired_pages_double_bit)
     pending = c.read("health.retired_pages_pending", h.retired_pages_pending)
     if not (sbe.ok or dbe.ok or pending.ok):
+        if _remaps_rows(d):
+            return c._make(Level.NOT_APPLICABLE, "this GPU remaps memory rows instead of retiring pages "
+                                                 f"(retired pages: {describe(sbe)})")
+        if _no_ecc_memory(d):
+            return c._make(Level.NOT_APPLICABLE, f"this GPU has no ECC memory to retire pages of "
+                                                 f"({describe(d.capabilities.ecc_enabled)})")
         return c.missing("whether memory pages were retired", sbe, dbe, pending)
     s, b = int(sbe.get(0)), int(dbe.get(0))
     total = s + b
@@ -216,6 +222,22 @@ def retired_pages(d: Device, p: HealthPolicy) -> Check:
                   else f"{_plural(total, 'page')} retired ({detail})")
 
 
+def _no_ecc_memory(d: Device) -> bool:
+    """The vendor said the device has no ECC (so no page retirement or row remapping either)."""
+    return d.capabilities.ecc_enabled.status in ABSENT
+
+
+def _retires_pages(d: Device) -> bool:
+    h = d.health
+    return any(r.ok for r in (h.retired_pages_single_bit, h.retired_pages_double_bit, h.retired_pages_pending))
+
+
+def _remaps_rows(d: Device) -> bool:
+    h = d.health
+    return any(r.ok for r in (h.remapped_rows_corrected, h.remapped_rows_uncorrected, h.remapped_rows_pending,
+                              h.remapped_rows_failure))
+
+
 def remapped_rows(d: Device, p: HealthPolicy) -> Check:
     """Row remapping on Ampere and later (nvmlDeviceGetRemappedRows: corrected, uncorrected, pending,
     failure)."""
@@ -226,6 +248,12 @@ def remapped_rows(d: Device, p: HealthPolicy) -> Check:
     pending = c.read("health.remapped_rows_pending", h.remapped_rows_pending)
     failure = c.read("health.remapped_rows_failure", h.remapped_rows_failure)
     if not any(r.ok for r in (cor, unc, pending, failure)):
+        if _retires_pages(d):
+            return c._make(Level.NOT_APPLICABLE, "this GPU retires memory pages instead of remapping rows "
+                                                 f"(remapped rows: {describe(failure)})")
+        if _no_ecc_memory(d):
+            return c._make(Level.NOT_APPLICABLE, f"this GPU has no ECC memory to remap rows of "
+                                                 f"({describe(d.capabilities.ecc_enabled)})")
         return c.missing("whether memory rows were remapped", cor, unc, pending, failure)
     if failure.ok and failure.value:
         c.find(p.remapping_failure, "row remapping failed: a failing memory row had no spare left; replace the GPU")
@@ -386,11 +414,12 @@ def nvlink(d: Device, p: HealthPolicy) -> Check:
     """Active NVLink links against the policy's expected count (nvmlDeviceGetNvLinkState)."""
     c = _Check("nvlink", "links", "DCGM_HEALTH_WATCH_NVLINK (link down; error counters not read here)")
     r = c.read("capabilities.nvlink_active_links", d.capabilities.nvlink_active_links)
+    if p.expected_nvlink_links is None:
+        links = f"{_plural(int(r.value or 0), 'NVLink link')} active" if r.ok else f"NVLink: {describe(r)}"
+        return c._make(Level.NOT_APPLICABLE, f"{links}; not checked: no expected count in the policy "
+                                             "(expected_nvlink_links)")
     if not r.ok:
         return c.missing("how many NVLink links are up", r)
-    if p.expected_nvlink_links is None:
-        return c._make(Level.NOT_APPLICABLE, f"{_plural(int(r.value or 0), 'NVLink link')} active; no expected "
-                                             "count in the policy (expected_nvlink_links)")
     if int(r.value or 0) < p.expected_nvlink_links:
         c.find(Level.WARN, f"{r.value} of {p.expected_nvlink_links} NVLink links active: check the NVLink "
                            "bridge or baseboard (nvidia-smi nvlink -s)")
