@@ -299,12 +299,15 @@ class OpenClBackend(Backend):
             nr = next(r for r in tried if r.status is Status.NOT_RECORDED)
             return missing(Status.NOT_RECORDED, self.name, nr.call, "the PCI location is not in the recording")
         listed = [e for e in (C.EXT_PCI_BUS_INFO_KHR, C.EXT_NV_ATTRIBUTES, C.EXT_AMD_ATTRIBUTES) if e in exts]
-        answers = "; ".join(f"{r.call}: {r.reason}" for r in tried)
-        if device_type == "cpu" or not listed:
-            what = "a CPU device has no PCI location" if device_type == "cpu" else (
-                "the device lists none of cl_khr_pci_bus_info, cl_nv_device_attribute_query, "
-                "cl_amd_device_attribute_query")
-            return missing(Status.NOT_APPLICABLE, self.name, tried[0].call, f"{what} ({answers})")
+        answered = [r for r in tried if r.status is not Status.NOT_RECORDED]
+        answers = "; ".join(f"{r.call}: {r.reason}" for r in answered)
+        if device_type == "cpu":
+            return missing(Status.NOT_APPLICABLE, self.name, tried[0].call, "a CPU device has no PCI location"
+                           + (f" (the runtime answers {answered[0].reason})" if answered else ""))
+        if not listed:
+            return missing(Status.NOT_APPLICABLE, self.name, tried[0].call,
+                           "the device lists none of cl_khr_pci_bus_info, cl_nv_device_attribute_query, "
+                           f"cl_amd_device_attribute_query ({answers})")
         return missing(Status.UNSUPPORTED, self.name, tried[0].call,
                        f"the device lists {', '.join(listed)} but gives no PCI location ({answers})")
 
