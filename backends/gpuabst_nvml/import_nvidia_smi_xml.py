@@ -85,6 +85,12 @@ def _strip_doctype(text: str) -> tuple[str, str | None]:
     i, depth, quote = start + len("<!DOCTYPE"), 0, ""
     while i < len(text):
         c = text[i]
+        if not quote and c == "<" and text.startswith("<!--", i):  # a comment may hold ] and >
+            end = text.find("-->", i + 4)
+            if end < 0:
+                raise _Fail("truncated DOCTYPE declaration (unclosed comment)")
+            i = end + 3
+            continue
         if quote:
             if c == quote:
                 quote = ""
