@@ -152,9 +152,9 @@ def card_to_gpu(card: dict[str, Any], driver_version: str | None) -> AmdGpu:
     g.put(VBIOS, "part_number", text_value(_get(card, "VBIOS version"), "VBIOS version"))
     if driver_version:
         g.put(DRIVER, "driver_version", driver_version)
-    for kind, key in (("VRAM", "VRAM Total Memory (B)"), ("VIS_VRAM", "VIS_VRAM Total Memory (B)"),
-                      ("GTT", "GTT Total Memory (B)")):
-        g.scalar(("amdsmi_get_gpu_memory_total", MEM[kind]), scalar_or_na(_get(card, key), key))
+    for kind, key in ((MEM.VRAM, "VRAM Total Memory (B)"), (MEM.VIS_VRAM, "VIS_VRAM Total Memory (B)"),
+                      (MEM.GTT, "GTT Total Memory (B)")):
+        g.scalar(("amdsmi_get_gpu_memory_total", kind), scalar_or_na(_get(card, key), key))
     g.scalar(("amdsmi_get_gpu_memory_usage", MEM.VRAM),
              scalar_or_na(_get(card, "VRAM Total Used Memory (B)"), "VRAM Total Used Memory (B)"))
     for sensor, keys in ((TEMP.EDGE, ("Temperature (Sensor edge) (C)",)),
@@ -167,7 +167,7 @@ def card_to_gpu(card: dict[str, Any], driver_version: str | None) -> AmdGpu:
     cap = _get(card, "Max Graphics Package Power (W)")
     if cap is not None:
         watts = None if is_na_text(cap) else number(cap, "Max Graphics Package Power")
-        g.put(POWER_CAP, "power_cap", NA if watts is None else int(round(watts * 1_000_000)))
+        g.put(POWER_CAP, "power_cap", NA if watts is None else round(watts * 1_000_000))
     use = _get(card, "GPU use (%)")
     if use is not None:
         g.put(ACTIVITY, "gfx_activity", NA if is_na_text(use) else integer(use, "GPU use (%)"))
@@ -186,7 +186,7 @@ def card_to_gpu(card: dict[str, Any], driver_version: str | None) -> AmdGpu:
         m = _LINK_RE.search(str(link))
         if not m:
             raise ValueError(f"'pcie clock level': expected a link such as '1 (16.0GT/s x16)', got {link!r}")
-        g.put(PCIE, "pcie_metric.pcie_speed", int(round(float(m.group(1)) * 1000)))
+        g.put(PCIE, "pcie_metric.pcie_speed", round(float(m.group(1)) * 1000))
         g.put(PCIE, "pcie_metric.pcie_width", int(m.group(2)))
     numa = _get(card, "(Topology) Numa Node")
     if numa is not None:
@@ -205,7 +205,8 @@ def import_files(paths: Sequence[str]) -> Fixture:
     cards = sorted(((int(m.group(1)), k) for k in data if (m := _CARD_RE.match(k))), key=lambda t: t[0])
     if not cards:
         raise ImportFormatError(f"{path}: no cardN entries: this is not rocm-smi --json output")
-    system = data.get("system") if isinstance(data.get("system"), dict) else {}
+    raw_system = data.get("system")
+    system: dict[str, Any] = raw_system if isinstance(raw_system, dict) else {}
     driver = None
     try:
         v = _get(system, "Driver version")

@@ -68,7 +68,7 @@ def write_machine(log: CallLog, gpus: list[AmdGpu]) -> None:
     log.result("amdsmi_init", int(C.AmdSmiInitFlags.INIT_AMD_GPUS), value=None)
     tokens = [f"h{i}" for i in range(len(gpus))]
     log.result("amdsmi_get_processor_handles", value=[handle(t) for t in tokens])
-    for token, gpu in zip(tokens, gpus):
+    for token, gpu in zip(tokens, gpus, strict=False):
         h = handle(token)
         for (fn, *args), value in gpu.dicts.items():
             log.result(fn, h, *[int(a) for a in args], value=value)
@@ -110,7 +110,7 @@ def number(text: Any, what: str) -> float | None:
 
 def integer(text: Any, what: str) -> int | None:
     v = number(text, what)
-    return None if v is None else int(round(v))
+    return None if v is None else round(v)
 
 
 def scalar_or_na(text: Any, what: str, parse: Any = integer) -> Any:
