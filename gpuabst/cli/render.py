@@ -30,6 +30,8 @@ def backends_text(reports: list[BackendReport]) -> str:
             line += f": {r.reason or r.error or 'unknown reason'}"
             if r.install_hint:
                 line += f"\n{'':<11}to use it: {r.install_hint}"
+        elif r.reason:  # available, with a problem worth saying (an OpenCL platform that failed)
+            line += f"\n{'':<11}note: {r.reason}"
         lines.append(line)
     return "\n".join(lines) if lines else "no backend is installed"
 
