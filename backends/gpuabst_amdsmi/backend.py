@@ -333,13 +333,16 @@ class AmdSmiBackend(Backend):
 
     def _memory(self, h: Any, key: Any, kind: str, usage_key: str, *, used: bool = False) -> Reading[int]:
         """Bytes from amdsmi_get_gpu_memory_total/usage; where a fixture (or an old release) lacks that
-        call, amdsmi_get_gpu_vram_usage's MB figure (VRAM only)."""
+        call, the MB figure of amdsmi_get_gpu_vram_usage (then, for the total, amdsmi_get_gpu_vram_info)."""
         fn = "amdsmi_get_gpu_memory_usage" if used else "amdsmi_get_gpu_memory_total"
         r = self._scalar(fn, h, getattr(self.lib.AmdSmiMemoryType, kind), key=key, convert=to_int)
         if r.ok or not self._is_missing_function(r) or kind != "VRAM":
             return r
         fallback = self._field(self.read("amdsmi_get_gpu_vram_usage", h, device_key=key), usage_key,
                                convert=lambda v: to_int(v) * MIB)
+        if not fallback.ok and fallback.status is Status.NOT_RECORDED and not used:
+            fallback = self._field(self.read("amdsmi_get_gpu_vram_info", h, device_key=key), "vram_size",
+                                   convert=lambda v: to_int(v) * MIB)
         return fallback if fallback.ok or fallback.status is not Status.NOT_RECORDED else r
 
     def _xgmi_links(self, h: Any, key: Any) -> Reading[int]:
