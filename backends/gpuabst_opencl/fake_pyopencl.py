@@ -19,11 +19,11 @@ from gpuabst_opencl import constants as C
 class Error(Exception):
     """Same shape as pyopencl.Error: ``.code``, ``.routine``, ``.what``."""
 
-    def __init__(self, code: int, routine: str = "clGetDeviceInfo", what: str | None = None) -> None:
+    def __init__(self, code: int, routine: str = "", what: str | None = None) -> None:
         self.code = code
         self.routine = routine
         self.what = what or C.ERROR_NAMES.get(code, f"error {code}")
-        super().__init__(f"{routine} failed: {self.what}")
+        super().__init__(f"{routine} failed: {self.what}" if routine else self.what)
 
 
 class LogicError(Error):
@@ -58,7 +58,7 @@ def raise_recorded(error: dict[str, Any]) -> None:
     if not isinstance(code, int) or isinstance(code, bool):
         raise ReplayedException(f"{error.get('name') or 'exception'}: {error.get('message') or error.get('code')}")
     cls = ERROR_CLASSES.get(str(error.get("class")), ERROR_CLASSES[C.error_class(code)])
-    raise cls(code, str(error.get("routine") or "clGetDeviceInfo"))
+    raise cls(code, str(error.get("routine") or ""))
 
 
 def make(tape: Tape) -> FakeModule:
