@@ -139,6 +139,7 @@ COMMANDS = {"backends": cmd_backends, "list": cmd_list_or_show, "show": cmd_list
 EXTRA_COMMAND_MODULES: list[str] = []
 """Modules under gpuabst.cli.commands, each with ``register(subparsers, common)`` adding its
 subcommand(s) and returning ``{name: run(args) -> int}``."""
+EXTRA_COMMAND_MODULES += ["health", "watch", "serve"]
 
 
 def _register_extra(sub: Any) -> None:

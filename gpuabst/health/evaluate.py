@@ -37,6 +37,7 @@ def device_count(found: int, backends: list[BackendReport], policy: HealthPolicy
     c = _Check("node", "device_count", "beyond DCGM (node inventory)")
     c.inputs["found"] = found
     c.inputs["expected"] = policy.expected_devices
+    failed = "; ".join(f"{r.name}: {r.error}" for r in backends if r.error)
     why = "; ".join(f"{r.name}: {r.reason or r.error}" for r in backends if not r.available and (r.reason or r.error))
     if policy.expected_devices is None:
         if found == 0:
@@ -45,7 +46,7 @@ def device_count(found: int, backends: list[BackendReport], policy: HealthPolicy
                                              "the policy (expected_devices)")
     if found < policy.expected_devices:
         c.find(Level.FAIL, f"expected {policy.expected_devices} GPUs, found {found}: a GPU is missing from the bus or "
-                           "its driver; check lspci and the kernel log" + (f" ({why})" if why else ""))
+                           "its driver; check lspci and the kernel log" + (f" ({failed})" if failed else ""))
     elif found > policy.expected_devices:
         c.find(Level.WARN, f"expected {policy.expected_devices} GPUs, found {found}: update expected_devices")
     return c.done(f"expected {policy.expected_devices} GPUs, found {found}")
@@ -77,8 +78,10 @@ def evaluate(snapshot: Snapshot, policy: HealthPolicy = DEFAULT_POLICY, *, inclu
     if level is Level.OK:
         summary = f"{len(verdicts)} device{'s' if len(verdicts) != 1 else ''} ok"
     else:
-        parts = [f"node: {c.reason}" for c in node_checks if c.level is level]
-        parts += [f"gpu{v.index}" + (f" ({v.bus_id})" if v.bus_id else "") + f": {v.summary}"
-                  for v in verdicts if v.level is level]
+        parts = [c.reason for c in node_checks if c.level is level]
+        for v in verdicts:
+            if v.level is level:
+                ids = [c.id for c in v.checks if c.level is level]
+                parts.append(f"gpu{v.index} {level.value}" + (f" ({', '.join(ids)})" if ids else f": {v.summary}"))
         summary = "; ".join(parts) if parts else "nothing to judge the node on"
     return NodeHealth(level, summary, verdicts, node_checks, snapshot.taken_at)
