@@ -817,6 +817,7 @@ def import_files(paths: list[str]) -> Fixture:
         provenance["note"] = ("snapshot() replays the first `nvidia-smi -q` log, each poll() the next one "
                               "(in a bundle: idle, then under load)")
     builder = FixtureBuilder(provenance)
+    provenance = builder.provenance  # the builder keeps its own copy: what is noted below goes there
     log_writer = builder.backend("nvml", library={"name": "nvidia-ml-py", "version": None},
                            driver_version=driver if isinstance(driver, str) else None)
     w = NvmlWriter(log_writer)
