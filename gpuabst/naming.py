@@ -52,13 +52,15 @@ def model_for(device: Device) -> Reading[str]:
         from gpuabst import catalog
     except ImportError:  # pragma: no cover - the catalog ships with the package
         catalog = None  # type: ignore[assignment]
+    why = "no catalog entry"
     if catalog is not None:
         entry = catalog.lookup_device(device)
         if entry is not None:
             return Reading(entry.model, Status.OK, "catalog", f"catalog:{entry.key}")
+        why = catalog.resolve_device(device).reason or why
     if device.name.ok:
         slug = derive_slug(str(device.name.value))
         if slug:
-            return Reading(slug, Status.OK, SOURCE, "derived from the reported name")
+            return Reading(slug, Status.OK, SOURCE, "derived from the reported name", why)
     return missing(Status.NOT_RECORDED if not device.name.ok else Status.UNSUPPORTED, SOURCE, None,
-                   "no catalog entry and no usable name to derive a model from")
+                   f"{why}, and no usable name to derive a model from")

@@ -140,6 +140,7 @@ EXTRA_COMMAND_MODULES: list[str] = []
 """Modules under gpuabst.cli.commands, each with ``register(subparsers, common)`` adding its
 subcommand(s) and returning ``{name: run(args) -> int}``."""
 EXTRA_COMMAND_MODULES += ["health", "watch", "serve"]
+EXTRA_COMMAND_MODULES += ["akash"]
 
 
 def _register_extra(sub: Any) -> None:
