@@ -105,18 +105,16 @@ def test_live_backend_reads_what_pyopencl_reads() -> None:
 
 
 def test_live_vendor_queries_the_device_rejects_carry_the_runtimes_code() -> None:
-    cl, platforms = _runtime()
+    _runtime()
     devs = gpuabst.devices(backends=["opencl"])
-    checked = 0
+    assert devs
     for d in devs:
         exts = set(d.capabilities.extensions.get([]))
         if C.EXT_NV_ATTRIBUTES not in exts:
             cc = d.capabilities.compute_capability
             assert cc.status is Status.NOT_APPLICABLE and "CL_INVALID_VALUE (-30)" in (cc.reason or ""), cc
-            checked += 1
         if C.EXT_AMD_ATTRIBUTES not in exts:
             assert d.board_product_name.status is Status.NOT_APPLICABLE
-    assert checked or devs
 
 
 def test_real_pyopencl_errors_are_classified_recorded_and_replayed_alike() -> None:
