@@ -428,6 +428,13 @@ def test_masked_ids_and_trimmed_logs_are_noted(tmp_path: Path) -> None:
     fx = imp.import_files([str(write(tmp_path, log_q(gpu_q(device_id="0x000010DE"))))])
     assert "pciDeviceId" not in calls(fx, "nvmlDeviceGetPciInfo")[0]["result"]
     assert "Device Id '0x000010DE' (zeroed)" in fx.provenance["masked_ids"][0]
+    masked_uuid = "GPU-00000000-0000-0000-0000-000000000000"
+    two = log_q(gpu_q(uuid=masked_uuid), gpu_q("00000000:3C:00.0", uuid=masked_uuid))
+    fx = imp.import_files([str(write(tmp_path, two, "two.txt"))])
+    assert not calls(fx, "nvmlDeviceGetUUID")  # one masked placeholder on both GPUs: merging would fold them
+    assert len([m for m in fx.provenance["masked_ids"] if "UUID" in m]) == 2
+    [d0, d1] = replay(tmp_path, write(tmp_path, two, "two.txt"))
+    assert status(d0, "uuid") == "not_recorded" and d1["pci"]["bus_id"] == "0000:3c:00.0"
     fx = imp.import_files([str(write(tmp_path, log_q(gpu_q(), attached=3), "t.txt"))])
     assert fx.provenance["attached_gpus"] == 3 and "only those are recorded" in fx.provenance["trimmed"]
     assert calls(fx, "nvmlDeviceGetCount")[0]["result"] == 1
@@ -507,12 +514,15 @@ def test_windows_line_endings_and_utf16(tmp_path: Path) -> None:
 
 def test_pathological_text_is_fast(tmp_path: Path) -> None:
     """Lines that could make a backtracking pattern explode are read in linear time."""
-    nasty = log_q(gpu_q(extra="".join(f"    {' ' * i}Key{' :' * 100}\n" for i in range(0, 800, 4))
-                        + ("    Deep\n" + "".join(" " * (8 + 4 * i) + f"L{i}\n" for i in range(200)))))
-    nasty += ("GPU " + "0" * 900 + "\n") * 2000 + ("#" * 30 + "\n# x\n") * 3000
     start = time.monotonic()
-    with pytest.raises(ImportFormatError):
-        imp.import_files([str(write(tmp_path, nasty))])
+    odd = log_q(gpu_q(extra="".join(f"    {' ' * i}Key{' :' * 100}\n" for i in range(0, 800, 4))
+                      + ("    Deep\n" + "".join(" " * (8 + 4 * i) + f"L{i}\n" for i in range(200)))))
+    odd += ("GPU " + "0" * 900 + "\n") * 2000
+    fx = imp.import_files([str(write(tmp_path, odd))])  # odd lines the backend never asks about are ignored
+    assert calls(fx, "nvmlDeviceGetCount")[0]["result"] == 1
+    rules = GOOD + ("#" * 30 + "\n# x\n") * 20000
+    with pytest.raises(ImportFormatError, match="no `nvidia-smi -q` section"):
+        imp.import_files([str(write(tmp_path, rules, "rules.txt"))])
     big = write(tmp_path, bundle(*(section(f"s{i}", "nvidia-smi -q", GOOD) for i in range(300))), "many.txt")
     fx = imp.import_files([str(big)])
     assert len(fx.provenance["polls"]) == 300

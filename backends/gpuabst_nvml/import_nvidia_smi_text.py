@@ -487,8 +487,10 @@ def _power(g: _Gpu, *names: str) -> Any:
 
 def _power_usage(g: _Gpu) -> Any:
     """nvmlDeviceGetPowerUsage: "Power Draw" before 570; from 570 the average draw, or the
-    instantaneous one where the average is N/A (the same bundle's --query-gpu power.draw shows
-    that choice: it equals the average on H100 and the instantaneous draw on a Turing GeForce)."""
+    instantaneous one where the average is N/A. NVML documents that this call returns the 1 s
+    average on Ampere (except GA100) and newer, and instantaneous power on GA100 and older, which
+    is where nvidia-smi prints the average as N/A; the bundles' --query-gpu ``power.draw`` agrees
+    (the average on H100, the instantaneous draw on a Turing GeForce)."""
     outcomes = [_power(g, n) for n in ("Power Draw", "Average Power Draw", "Instantaneous Power Draw")]
     value = next((o for o in outcomes if isinstance(o, int)), None)
     return value if value is not None else next((o for o in outcomes if o is not None), None)
@@ -607,7 +609,7 @@ def _memory(g: _Gpu, base: _Node | None, section: str, *, v2: bool) -> Any:
 
 
 def _write_gpu(w: NvmlWriter, g: _Gpu, extras: _Extras, retired: dict[str, dict[int, list[int]]],
-               masked: list[str]) -> None:
+               masked: list[str], shared_uuids: set[str]) -> None:
     bus = _bus_id(g)
     key = normalize_bus_id(bus)
     h = w.device(g.index)
@@ -650,14 +652,18 @@ def _write_gpu(w: NvmlWriter, g: _Gpu, extras: _Extras, retired: dict[str, dict[
         put("nvmlDeviceGetTemperatureThreshold", h, thr, value=g.get(f"Temperature/{name}", S.celsius))
     name = g.get("Product Name", S.name_text)
     put("nvmlDeviceGetName", h, value=name)
-    put("nvmlDeviceGetUUID", h, value=g.get("GPU UUID", S.name_text))
+    uuid = g.get("GPU UUID", S.name_text)
+    if isinstance(uuid, str) and uuid in shared_uuids:
+        masked.append(f"GPU {g.index} UUID (the same as another GPU's: masked, so not recorded)")
+    else:
+        put("nvmlDeviceGetUUID", h, value=uuid)
     put("nvmlDeviceGetSerial", h, value=g.get("Serial Number", S.name_text))
     put("nvmlDeviceGetBoardPartNumber", h, value=g.first(("Board Part Number", "GPU Part Number"), S.name_text))
     put("nvmlDeviceGetBrand", h, value=g.get("Product Brand", S.brand))
     put("nvmlDeviceGetArchitecture", h, value=g.get("Product Architecture", S.architecture))
     put("nvmlDeviceGetVbiosVersion", h, value=g.get("VBIOS Version", S.version_text))
     if isinstance(mig, list) and mig[0] == C.FEATURE_ENABLED:
-        _write_mig(w, g, h, name if isinstance(name, str) else None, extras.mig.get(g.index, {}))
+        _write_mig(w, g, h, name if isinstance(name, str) else None, extras.mig.get(g.index, {}), masked)
     # --- NvmlBackend._with_dynamic ---
     v2 = g.node.find("FB Memory Usage/Reserved") is not None
     put("nvmlDeviceGetMemoryInfo", *((h, C.MEMORY_V2) if v2 else (h,)),
@@ -692,7 +698,7 @@ def _write_gpu(w: NvmlWriter, g: _Gpu, extras: _Extras, retired: dict[str, dict[
 
 
 def _write_mig(w: NvmlWriter, g: _Gpu, h: dict[str, str], parent_name: str | None,
-               listed: dict[int, tuple[str, str]]) -> None:
+               listed: dict[int, tuple[str, str]], masked: list[str]) -> None:
     """MIG devices: nvmlDeviceGetMaxMigDeviceCount, then per listed slot its handle and values.
 
     ``-q`` prints each MIG device's index, instance ids, attributes and memory; ``-L`` its profile
@@ -721,7 +727,9 @@ def _write_mig(w: NvmlWriter, g: _Gpu, h: dict[str, str], parent_name: str | Non
         if profile and parent_name:
             w.value("nvmlDeviceGetName", mh, value=f"{parent_name} MIG {profile}",
                     note="parent's Product Name + the profile that nvidia-smi -L printed")
-        if uuid:
+        if uuid and [u for _, u in listed.values()].count(uuid) > 1:
+            masked.append(f"GPU {g.index} MIG device {slot} UUID (the same as another's: masked, so not recorded)")
+        elif uuid:
             w.put("nvmlDeviceGetUUID", mh, value=S.parse(uuid, S.name_text))
         if block is None:
             continue
@@ -829,8 +837,10 @@ def import_files(paths: list[str]) -> Fixture:
             if n == 0:
                 _check_attached(log, provenance)
                 w.system(driver_version=driver, cuda_version=cuda, count=len(log.gpus))
+            uuids = [(g.find("GPU UUID") or _Node("", None, 0)).value or "" for g in log.gpus]
+            shared = {u for u in uuids if u and uuids.count(u) > 1}
             for i, node in enumerate(log.gpus):
-                _write_gpu(w, _Gpu(node, i), ex, retired, masked if n == 0 else [])
+                _write_gpu(w, _Gpu(node, i), ex, retired, masked if n == 0 else [], shared)
         except _Fail as e:
             raise ImportFormatError(f"{log.bundle.name}: {e}") from None
     log_writer.result("nvmlShutdown", value=None)
