@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpuabst.fixtures.builder import FixtureBuilder
-from gpuabst.fixtures.format import Fixture
 from gpuabst_amdsmi import constants as C
 from gpuabst_amdsmi.synth import CLK, MEM, METRIC, MIB, TEMP, AmdGpu, NotSupported, write_machine
+
+from gpuabst.fixtures.builder import FixtureBuilder
+from gpuabst.fixtures.format import Fixture
 
 GIB = 1 << 30
 VRAM = 192 * GIB
@@ -24,7 +25,8 @@ def mi300x(index: int, *, partition: int = 0, compute: str = "SPX", memory: str 
     g = AmdGpu()
     b = 0x0C + 0x10 * index if bus is None else bus
     g.dicts[("amdsmi_get_gpu_asic_info",)] = {
-        "market_name": "AMD Instinct MI300X", "vendor_id": "0x1002", "vendor_name": "Advanced Micro Devices Inc. [AMD/ATI]",
+        "market_name": "AMD Instinct MI300X", "vendor_id": "0x1002",
+        "vendor_name": "Advanced Micro Devices Inc. [AMD/ATI]",
         "subvendor_id": "0x1002", "device_id": "0x74a1", "rev_id": "0x00",
         "asic_serial": f"0x{0x5C4B000000000000 + index:016X}", "oam_id": index, "num_compute_units": cus,
         "target_graphics_version": "gfx942", "subsystem_id": "0x74a1",
