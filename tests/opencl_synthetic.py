@@ -10,6 +10,8 @@ from gpuabst.fixtures.builder import CallLog, FixtureBuilder, handle
 from gpuabst.fixtures.format import Fixture
 
 GIB = 1 << 30
+H100_OPENCL_MEMORY = 85_031_714_816
+"""What NVIDIA's OpenCL reports as CL_DEVICE_GLOBAL_MEM_SIZE for an 80 GB part: less than NVML's total."""
 INVALID_VALUE = {"code": -30, "name": "CL_INVALID_VALUE", "class": "LogicError", "routine": "clGetDeviceInfo"}
 NV_EXT = "cl_khr_fp64 cl_khr_icd cl_nv_device_attribute_query cl_khr_byte_addressable_store"
 
@@ -20,7 +22,7 @@ def _invalid(log: CallLog, h: dict[str, str], *queries: str) -> None:
 
 
 def nvidia_gpu(log: CallLog, h: dict[str, str], index: int, *, name: str = "NVIDIA H100 80GB HBM3",
-               memory: int = 85 * GIB - 3 * 2**20, bus: int | None = None) -> None:
+               memory: int = H100_OPENCL_MEMORY, bus: int | None = None) -> None:
     """An NVIDIA GPU as the NVIDIA OpenCL driver reports it; bus 0x18 + index like tests/synthetic.py."""
     values: dict[str, Any] = {
         "TYPE": 4, "EXTENSIONS": NV_EXT, "NAME": name, "VENDOR": "NVIDIA Corporation", "VENDOR_ID": 0x10DE,

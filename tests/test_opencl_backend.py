@@ -59,8 +59,8 @@ def test_mixed_machine_reads_every_platform_and_decodes_each_pci_extension() -> 
     assert nv.pci.bus_id.call == "clGetDeviceInfo(CL_DEVICE_PCI_BUS_ID_NV)"
     assert amd.board_product_name.value == "AMD Instinct MI300X" and amd.pci.device_id.value == "0x74a1"
     assert nv.capabilities.compute_capability.value == "9.0"
-    assert nv.memory.total_bytes.value == 85 * S.GIB - 3 * 2**20
-    assert nv.memory.max_allocation_bytes.value == (85 * S.GIB - 3 * 2**20) // 4
+    assert nv.memory.total_bytes.value == S.H100_OPENCL_MEMORY
+    assert nv.memory.max_allocation_bytes.value == S.H100_OPENCL_MEMORY // 4
     assert nv.memory.local_memory_bytes.value == 49152
     assert nv.capabilities.compute_units.value == 132 and nv.capabilities.max_graphics_clock_mhz.value == 1980
     assert nv.capabilities.ecc_enabled.value is True and nv.capabilities.unified_memory.value is False
