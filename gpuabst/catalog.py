@@ -269,9 +269,10 @@ class Catalog:
         if ev.subsystem:
             sub = ev.subsystem.lower()
             out.append((f"subsystem id {sub}", lambda c: sub in c.subsystems))
-        rev = _hex4(ev.revision)
-        if rev:
-            out.append((f"revision {rev}", lambda c: f"0x{int(rev, 16):02x}" in c.revisions))
+        rev4 = _hex4(ev.revision)
+        if rev4:
+            rev = f"0x{int(rev4, 16):02x}"
+            out.append((f"revision {rev}", lambda c: rev in c.revisions))
         if ev.name:
             name = ev.name
             out.append(("market name", lambda c: c.matches_name(name)))
