@@ -134,6 +134,9 @@ class Backend(abc.ABC):
         self._opened = False
         self._lock = threading.RLock()
         self._lost: set[Any] = set()
+        self._timeouts: dict[Any, int] = {}
+        """Calls that timed out per device in the current read; past MAX_TIMEOUTS_PER_DEVICE the device's
+        other calls are skipped, so a GPU whose driver hangs costs a bounded time, not one timeout per call."""
         self._worker: _CallWorker | None = None
 
     # --- plugin hooks ----------------------------------------------------------------------
@@ -218,12 +221,14 @@ class Backend(abc.ABC):
         """Every device, fully read (opens the backend first)."""
         with self._lock:
             self.open()
+            self._timeouts.clear()
             return self._devices()
 
     def poll(self, previous: list[Device]) -> list[Device]:
         """Re-read only what changes, keeping static facts from ``previous``."""
         with self._lock:
             self.open()
+            self._timeouts.clear()
             return self._poll(previous)
 
     # --- the call path ---------------------------------------------------------------------
@@ -241,9 +246,14 @@ class Backend(abc.ABC):
         """Call a vendor function; raise :class:`CallFailed` carrying a Reading on any failure."""
         if device_key is not None and device_key in self._lost:
             raise CallFailed(missing(Status.ERROR, self.name, fn, "device lost earlier in this read"))
+        if device_key is not None and self._timeouts.get(device_key, 0) >= MAX_TIMEOUTS_PER_DEVICE:
+            raise CallFailed(missing(Status.TIMEOUT, self.name, fn, "not attempted: earlier calls to this device "
+                                     f"did not answer within {self.call_timeout_s:g} s in this read"))
         try:
             return self._invoke(fn, args, kwargs)
         except CallTimedOut as e:
+            if device_key is not None:
+                self._timeouts[device_key] = self._timeouts.get(device_key, 0) + 1
             raise CallFailed(missing(Status.TIMEOUT, self.name, fn, str(e))) from None
         except NotRecorded as e:
             raise CallFailed(missing(Status.NOT_RECORDED, self.name, fn, str(e))) from None
@@ -290,6 +300,10 @@ class Backend(abc.ABC):
 
     def is_lost(self, device_key: Any) -> bool:
         return device_key in self._lost
+
+
+MAX_TIMEOUTS_PER_DEVICE = 2
+"""Timed-out calls one device may have in one read before its remaining calls are skipped."""
 
 
 class _CallWorker:
