@@ -8,6 +8,8 @@ from typing import Any
 
 from gpuabst.fixtures.builder import CallLog, FixtureBuilder, handle
 from gpuabst.fixtures.format import Fixture
+from gpuabst.machine import Machine
+from gpuabst.model import BackendReport, Device, Snapshot
 
 GIB = 1 << 30
 H100_OPENCL_MEMORY = 85_031_714_816
@@ -130,3 +132,18 @@ def no_platform_fixture() -> Fixture:
     b, log = _builder("hand-written test fixture: what pyopencl raises with no ICD registered")
     log.error("platforms", code=-1001, name="CL_PLATFORM_NOT_FOUND_KHR")
     return b.build()
+
+
+def snapshot_of(fixtures: list[Any], **kwargs: Any) -> Snapshot:
+    """gpuabst.snapshot over fixture paths or already-built Fixture objects (Machine takes both)."""
+    with Machine(fixtures, **kwargs) as m:
+        return m.snapshot()
+
+
+def devices_of(fixtures: list[Any], **kwargs: Any) -> list[Device]:
+    return snapshot_of(fixtures, **kwargs).devices
+
+
+def backends_of(fixtures: list[Any], **kwargs: Any) -> list[BackendReport]:
+    with Machine(fixtures, **kwargs) as m:
+        return m.backend_reports()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import opencl_synthetic as S
 import pytest
 from conftest import captures, needs_captures
 from gpuabst_opencl.import_clinfo import import_files, parse
 
-import gpuabst
 from gpuabst.cli.main import main
 from gpuabst.errors import ImportFormatError
 from gpuabst.reading import Status
@@ -95,7 +95,7 @@ def test_oblomov_layout_two_platforms_one_device_each_listed(tmp_path: Path) -> 
     fixture = import_files([str(_write(tmp_path, OBLOMOV_TEXT))])
     assert fixture.kind == "import" and "truncated" not in fixture.provenance
     assert fixture.provenance["format"] == "clinfo text (oblomov)"
-    devs = gpuabst.devices([fixture], backends=["opencl"])
+    devs = S.devices_of([fixture], backends=["opencl"])
     assert [(d.name.value, d.device_type, d.pci.bus_id.get()) for d in devs] == [
         ("NVIDIA A100-SXM4-80GB", "gpu", "0000:c1:00.0"), ("NVIDIA A100-SXM4-80GB", "gpu", "0000:c2:00.0"),
         ("cpu-haswell-AMD EPYC 7763 64-Core Processor", "cpu", None)]
@@ -112,7 +112,7 @@ def test_oblomov_layout_two_platforms_one_device_each_listed(tmp_path: Path) -> 
 def test_amd_app_layout_with_name_after_properties(tmp_path: Path) -> None:
     fixture = import_files([str(_write(tmp_path, AMD_TEXT))])
     assert fixture.provenance["format"] == "clinfo text (amd-app-sdk)"
-    (d,) = gpuabst.devices([fixture], backends=["opencl"])
+    (d,) = S.devices_of([fixture], backends=["opencl"])
     assert d.name.value == "gfx906" and d.board_product_name.value == "AMD Radeon VII"
     assert d.pci.bus_id.value == "0000:c3:00.0" and d.pci.vendor_id.value == "0x1002"
     assert d.capabilities.max_graphics_clock_mhz.value == 1802 and d.capabilities.fp16.value is True
@@ -121,7 +121,7 @@ def test_amd_app_layout_with_name_after_properties(tmp_path: Path) -> None:
 
 def test_markdown_fence_is_accepted(tmp_path: Path) -> None:
     fenced = "Some notes\n```\n" + OBLOMOV_TEXT + "```\nmore notes\n"
-    devs = gpuabst.devices([import_files([str(_write(tmp_path, fenced, "c.md"))])], backends=["opencl"])
+    devs = S.devices_of([import_files([str(_write(tmp_path, fenced, "c.md"))])], backends=["opencl"])
     assert len(devs) == 3
 
 
@@ -131,7 +131,7 @@ def test_a_file_cut_off_mid_device_keeps_what_was_printed_and_says_so(tmp_path: 
     fixture = import_files([str(_write(tmp_path, cut))])
     assert "platform 0 device 1" in fixture.provenance["truncated"]
     assert "platform 1: no device list" in fixture.provenance["truncated"]
-    devs = gpuabst.devices([fixture], backends=["opencl"])
+    devs = S.devices_of([fixture], backends=["opencl"])
     assert len(devs) == 2  # the complete A100 and the cut one; the platform never reached lists none
     cut_dev = devs[1]
     assert cut_dev.name.value == "NVIDIA A100-SXM4-80GB" and cut_dev.capabilities.compute_units.value == 108
@@ -146,7 +146,7 @@ def test_a_file_cut_before_any_platform_is_an_import_error(tmp_path: Path) -> No
 
 def test_zero_platforms_replays_as_no_runtime(tmp_path: Path) -> None:
     fixture = import_files([str(_write(tmp_path, "Number of platforms                               0\n"))])
-    (report,) = gpuabst.backends([fixture], backends=["opencl"])
+    (report,) = S.backends_of([fixture], backends=["opencl"])
     assert not report.available and "CL_PLATFORM_NOT_FOUND_KHR" in (report.reason or "")
 
 
@@ -204,7 +204,7 @@ def test_real_captures_import_one_device_per_opencl_device(capture: Path, tmp_pa
     assert main(["import", "clinfo", str(capture), "-o", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["provenance"]["kind"] == "import" and "truncated" not in data["provenance"]
-    devs = gpuabst.devices([out], backends=["opencl"])
+    devs = S.devices_of([out], backends=["opencl"])
     got = [(d.name.value, d.device_type, d.memory.total_bytes.value, d.pci.bus_id.get()) for d in devs]
     assert got == EXPECTED[capture.name]
 
@@ -216,7 +216,7 @@ def test_real_capture_cut_mid_device(tmp_path: Path) -> None:
     cut = text[: text.index("  Global memory size:\t\t\t\t 6129487872")]
     fixture = import_files([str(_write(tmp_path, cut))])
     assert "device 1" in fixture.provenance["truncated"]
-    gpu, cpu = gpuabst.devices([fixture], backends=["opencl"])
+    gpu, cpu = S.devices_of([fixture], backends=["opencl"])
     assert gpu.name.value == "Spectre" and gpu.memory.total_bytes.value == 3063939072
     assert cpu.device_type == "cpu" and cpu.name.status is Status.NOT_RECORDED  # Name comes after the cut
     assert cpu.capabilities.compute_units.value == 4

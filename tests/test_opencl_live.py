@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import opencl_synthetic as S
 import pytest
 from gpuabst_opencl import binding, fake_pyopencl
 from gpuabst_opencl import constants as C
@@ -150,7 +151,7 @@ def test_live_capture_replays_to_the_same_devices(tmp_path: Path) -> None:
     assert fixture.kind == "capture" and fixture.provenance["scrubbed"] is True
     path = tmp_path / "live.json"
     fmt.save(fixture, path)
-    replayed = gpuabst.snapshot([path], backends=["opencl"])
+    replayed = S.snapshot_of([path], backends=["opencl"])
     assert to_dict(replayed.devices) == to_dict(live.devices)
     calls = fixture.backends["opencl"].calls
     assert calls[0]["fn"] == "platforms"
@@ -165,7 +166,7 @@ def test_live_matches_clinfo(tmp_path: Path) -> None:
     out = subprocess.run([clinfo], capture_output=True, text=True, timeout=120, check=True).stdout
     fixture, layout = parse_clinfo(out, "clinfo (live)")
     assert layout == "oblomov" and "truncated" not in fixture.provenance
-    from_clinfo = gpuabst.devices([fixture], backends=["opencl"])
+    from_clinfo = S.devices_of([fixture], backends=["opencl"])
     live = gpuabst.devices(backends=["opencl"])
     assert len(from_clinfo) == len(live) > 0
     for a, b in zip(live, from_clinfo, strict=True):

@@ -7,7 +7,6 @@ from pathlib import Path
 import opencl_synthetic as S
 from synthetic import GIB, nvml_fixture
 
-import gpuabst
 from gpuabst.fixtures import format as fmt
 from gpuabst.fixtures.format import Fixture
 from gpuabst.merge import merge_devices
@@ -18,7 +17,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "opencl"
 
 
 def test_nvidia_machine_seen_by_nvml_and_opencl_is_one_device_per_gpu() -> None:
-    snap = gpuabst.snapshot([nvml_fixture(2), S.nvidia_opencl_fixture(2)], backends=["nvml", "opencl"])
+    snap = S.snapshot_of([nvml_fixture(2), S.nvidia_opencl_fixture(2)], backends=["nvml", "opencl"])
     assert len(snap.devices) == 2
     for i, d in enumerate(snap.devices):
         assert d.sources == ["nvml", "opencl"]
@@ -32,7 +31,7 @@ def test_nvidia_machine_seen_by_nvml_and_opencl_is_one_device_per_gpu() -> None:
         assert d.capabilities.opencl_version.source == "opencl"
         assert d.platform_name.value == "NVIDIA CUDA"
         assert d.memory.max_allocation_bytes.value == S.H100_OPENCL_MEMORY // 4
-        assert "cl_nv_device_attribute_query" in d.capabilities.extensions.value
+        assert "cl_nv_device_attribute_query" in d.capabilities.extensions.get([])
         # the disagreement is kept, not hidden
         (dis,) = [x for x in d.disagreements if x.field == "memory.total_bytes"]
         assert (dis.kept_source, dis.kept_value) == ("nvml", 80 * GIB)
@@ -43,7 +42,7 @@ def test_nvidia_machine_seen_by_nvml_and_opencl_is_one_device_per_gpu() -> None:
 
 
 def test_a_gpu_only_opencl_sees_is_its_own_device() -> None:
-    snap = gpuabst.snapshot([nvml_fixture(2), S.nvidia_opencl_fixture(2, extra_intel=True)],
+    snap = S.snapshot_of([nvml_fixture(2), S.nvidia_opencl_fixture(2, extra_intel=True)],
                             backends=["nvml", "opencl"])
     assert [(d.vendor, d.sources) for d in snap.devices] == [
         ("nvidia", ["nvml", "opencl"]), ("nvidia", ["nvml", "opencl"]), ("intel", ["opencl"])]
@@ -53,7 +52,7 @@ def test_a_gpu_only_opencl_sees_is_its_own_device() -> None:
 
 
 def test_a_gpu_nvml_sees_but_opencl_does_not_keeps_only_nvml() -> None:
-    snap = gpuabst.snapshot([nvml_fixture(2), S.nvidia_opencl_fixture(1)], backends=["nvml", "opencl"])
+    snap = S.snapshot_of([nvml_fixture(2), S.nvidia_opencl_fixture(1)], backends=["nvml", "opencl"])
     assert [d.sources for d in snap.devices] == [["nvml", "opencl"], ["nvml"]]
 
 
@@ -68,7 +67,7 @@ def _nvml_940m() -> Fixture:
 
 def test_real_clinfo_import_of_a_940m_merges_with_nvml_by_bus_id() -> None:
     clinfo = fmt.load(FIXTURES / "clinfo-geforce-940m.json")
-    (d,) = gpuabst.devices([_nvml_940m(), clinfo], backends=["nvml", "opencl"])
+    (d,) = S.devices_of([_nvml_940m(), clinfo], backends=["nvml", "opencl"])
     assert d.sources == ["nvml", "opencl"] and d.pci.bus_id.value == "0000:04:00.0"
     assert d.capabilities.opencl_c_version.value == "OpenCL C 1.2"
     # the synthetic NVML side keeps its H100 values (9.0); the real clinfo says 5.0: kept as a disagreement
@@ -78,7 +77,7 @@ def test_real_clinfo_import_of_a_940m_merges_with_nvml_by_bus_id() -> None:
 
 def test_a_cpu_device_is_never_merged_with_a_gpu() -> None:
     pocl = fmt.load(FIXTURES / "pocl-cpu.json")
-    snap = gpuabst.snapshot([nvml_fixture(1), pocl], backends=["nvml", "opencl"])
+    snap = S.snapshot_of([nvml_fixture(1), pocl], backends=["nvml", "opencl"])
     assert [(d.device_type, d.sources) for d in snap.devices] == [("gpu", ["nvml"]), ("cpu", ["opencl"])]
 
 
