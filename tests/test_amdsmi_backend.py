@@ -11,7 +11,6 @@ from gpuabst_amdsmi import constants as C
 from gpuabst_amdsmi import fake_amdsmi
 from gpuabst_amdsmi.synth import MEM, MIB, NotSupported
 
-import gpuabst
 from gpuabst.fixtures.format import Fixture, load
 from gpuabst.fixtures.tape import Fault
 from gpuabst.machine import Machine
@@ -19,6 +18,11 @@ from gpuabst.model import Device
 from gpuabst.reading import Status
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "amd"
+
+
+def _devices(fx: Fixture | Path, **kw: Any) -> list[Device]:
+    with Machine([fx], **kw) as m:
+        return m.snapshot().devices
 
 
 def _machine(fx: Fixture, **kw: Any) -> Machine:
@@ -38,7 +42,7 @@ def _device(fx: Fixture, fault: Fault | None = None, **kw: Any) -> Device:
 
 
 def test_full_device_identity_and_pci() -> None:
-    d = gpuabst.devices([amdsmi_fixture(1)], backends=["amdsmi"])[0]
+    d = _devices(amdsmi_fixture(1), backends=["amdsmi"])[0]
     assert (d.vendor, d.name.value, d.model.value) == ("amd", "AMD Instinct MI300X", "mi300x")
     assert d.name.call == "amdsmi_get_gpu_asic_info" and d.name.source == "amdsmi"
     assert (d.pci.vendor_id.value, d.pci.device_id.value, d.pci.revision_id.value) == ("0x1002", "0x74a1", "0x00")
@@ -53,7 +57,7 @@ def test_full_device_identity_and_pci() -> None:
 
 
 def test_full_device_memory_capabilities_and_health() -> None:
-    d = gpuabst.devices([amdsmi_fixture(1)], backends=["amdsmi"])[0]
+    d = _devices(amdsmi_fixture(1), backends=["amdsmi"])[0]
     m, c, h = d.memory, d.capabilities, d.health
     assert (m.total_bytes.value, m.visible_total_bytes.value, m.gtt_total_bytes.value) == (VRAM, VRAM, 128 * GIB)
     assert (m.used_bytes.value, m.free_bytes.value) == (283 * MIB, VRAM - 283 * MIB)
@@ -79,7 +83,7 @@ def test_full_device_memory_capabilities_and_health() -> None:
 
 
 def test_vendor_not_supported_and_na_strings_say_why() -> None:
-    d = gpuabst.devices([amdsmi_fixture(1)], backends=["amdsmi"])[0]
+    d = _devices(amdsmi_fixture(1), backends=["amdsmi"])[0]
     edge = d.health.temperature_c
     assert (edge.status, edge.reason, edge.call) == (Status.UNSUPPORTED, "AMDSMI_STATUS_NOT_SUPPORTED",
                                                       "amdsmi_get_temp_metric")
@@ -94,7 +98,7 @@ def test_na_string_in_a_result_is_unsupported_never_a_value() -> None:
     g.dicts[("amdsmi_get_power_info",)] = {k: "N/A" for k in ("socket_power", "current_socket_power",
                                                                "average_socket_power")}
     g.dicts[("amdsmi_get_gpu_activity",)]["gfx_activity"] = 0xFFFF  # raw UINT16_MAX from older releases
-    d = gpuabst.devices([amdsmi_fixture([g])], backends=["amdsmi"])[0]
+    d = _devices(amdsmi_fixture([g]), backends=["amdsmi"])[0]
     for r in (d.pci.subsystem_id, d.capabilities.compute_units, d.health.power_draw_w, d.health.utilization_gpu_pct):
         assert r.status is Status.UNSUPPORTED and r.value is None
         assert "N/A" in (r.reason or "")
@@ -103,7 +107,7 @@ def test_na_string_in_a_result_is_unsupported_never_a_value() -> None:
 def test_older_power_info_falls_back_to_average_socket_power() -> None:
     g = mi300x(0)
     g.dicts[("amdsmi_get_power_info",)] = {"average_socket_power": 95, "gfx_voltage": 800, "power_limit": 300}
-    d = gpuabst.devices([amdsmi_fixture([g])], backends=["amdsmi"])[0]
+    d = _devices(amdsmi_fixture([g]), backends=["amdsmi"])[0]
     assert d.health.power_draw_w.value == 95.0
 
 
@@ -112,7 +116,7 @@ def test_memory_falls_back_to_vram_usage_in_mb_when_the_byte_calls_are_missing()
     del g.scalars[("amdsmi_get_gpu_memory_total", MEM.VRAM)]
     del g.scalars[("amdsmi_get_gpu_memory_usage", MEM.VRAM)]
     g.dicts[("amdsmi_get_gpu_vram_usage",)] = {"vram_total": 196592, "vram_used": 283}
-    d = gpuabst.devices([amdsmi_fixture([g])], backends=["amdsmi"])[0]
+    d = _devices(amdsmi_fixture([g]), backends=["amdsmi"])[0]
     assert (d.memory.total_bytes.value, d.memory.total_bytes.call) == (196592 * MIB, "amdsmi_get_gpu_vram_usage")
     assert d.memory.used_bytes.value == 283 * MIB
 
@@ -120,7 +124,7 @@ def test_memory_falls_back_to_vram_usage_in_mb_when_the_byte_calls_are_missing()
 def test_missing_key_in_a_replayed_result_is_not_recorded() -> None:
     g = mi300x(0)
     del g.dicts[("amdsmi_get_gpu_asic_info",)]["target_graphics_version"]
-    d = gpuabst.devices([amdsmi_fixture([g])], backends=["amdsmi"])[0]
+    d = _devices(amdsmi_fixture([g]), backends=["amdsmi"])[0]
     assert d.capabilities.gfx_target.status is Status.NOT_RECORDED
     assert "target_graphics_version" in (d.capabilities.gfx_target.reason or "")
 
@@ -131,7 +135,7 @@ def test_ecc_bad_pages_and_throttler_bits() -> None:
              {"value": 2, "page_address": 0x3000, "page_size": 4096, "status": 1}]
     g = mi300x(0, uncorrectable=3, bad_pages=pages)
     g.dicts[("amdsmi_get_gpu_metrics_info",)]["indep_throttle_status"] = (1 << 0) | (1 << 36)
-    h = gpuabst.devices([amdsmi_fixture([g])], backends=["amdsmi"])[0].health
+    h = _devices(amdsmi_fixture([g]), backends=["amdsmi"])[0].health
     assert h.ecc_uncorrected_volatile.value == 3
     assert (h.retired_pages_double_bit.value, h.retired_pages_pending.value) == (2, True)
     assert h.throttle_reasons.value == ["ppt0", "temp_hotspot"]
@@ -140,21 +144,21 @@ def test_ecc_bad_pages_and_throttler_bits() -> None:
 def test_throttle_status_bool_of_newer_releases() -> None:
     g = mi300x(0)
     g.dicts[("amdsmi_get_gpu_metrics_info",)] = {"throttle_status": True, "indep_throttle_status": True}
-    assert gpuabst.devices([amdsmi_fixture([g])])[0].health.throttle_reasons.value == ["throttled"]
+    assert _devices(amdsmi_fixture([g]))[0].health.throttle_reasons.value == ["throttled"]
 
 
 def test_ecc_counts_not_applicable_while_ecc_is_off() -> None:
     g = mi300x(0, ecc_mask=0)
     g.dicts.pop(("amdsmi_get_gpu_total_ecc_count",))
     g.scalars[("amdsmi_get_gpu_total_ecc_count",)] = NotSupported("no RAS")
-    d = gpuabst.devices([amdsmi_fixture([g])])[0]
+    d = _devices(amdsmi_fixture([g]))[0]
     assert (d.capabilities.ecc_enabled.value, d.capabilities.ecc_enabled_blocks.value) == (False, [])
     assert d.health.ecc_uncorrected_volatile.status is Status.NOT_APPLICABLE
 
 
 def test_compute_and_memory_partitions_are_children_of_one_device() -> None:
     parts = [mi300x(0, partition=p, compute="DPX", memory="NPS4", vram=VRAM // 2, cus=152) for p in (1, 0)]
-    devices = gpuabst.devices([amdsmi_fixture([*parts, mi300x(1)])], backends=["amdsmi"])
+    devices = _devices(amdsmi_fixture([*parts, mi300x(1)]), backends=["amdsmi"])
     assert len(devices) == 2
     d = devices[0]
     assert d.pci.bus_id.value == "0000:0c:00.0"
@@ -176,7 +180,7 @@ def test_compute_and_memory_partitions_are_children_of_one_device() -> None:
 def test_partition_mode_unsupported_on_older_gpus() -> None:
     g = mi300x(0)
     g.scalars[("amdsmi_get_gpu_compute_partition",)] = NotSupported("MI250")
-    d = gpuabst.devices([amdsmi_fixture([g])])[0]
+    d = _devices(amdsmi_fixture([g]))[0]
     assert d.capabilities.compute_partition_mode.status is Status.UNSUPPORTED
     assert d.partitions == []
 
@@ -241,10 +245,11 @@ def test_fake_module_raises_amdsmis_own_exception_classes() -> None:
 def test_init_failure_makes_the_backend_unavailable_with_a_reason(code: int, words: str) -> None:
     fx = amdsmi_fixture(1)
     fx.backends["amdsmi"].calls[0] = {"fn": "amdsmi_init", "args": [2], "error": {"code": code}}
-    report = {r.name: r for r in gpuabst.backends([fx])}["amdsmi"]
+    with Machine([fx]) as m:
+        report = {r.name: r for r in m.backend_reports()}["amdsmi"]
     assert report.available is False
     assert words in (report.reason or "")
-    assert gpuabst.devices([fx]) == []
+    assert _devices(fx) == []
 
 
 def test_a_hung_call_times_out_and_the_rest_still_reads() -> None:
@@ -271,7 +276,7 @@ def test_poll_rereads_dynamic_values_and_keeps_static_ones() -> None:
 
 
 def test_several_gpus_each_report() -> None:
-    devices = gpuabst.devices([amdsmi_fixture(4)], backends=["amdsmi"])
+    devices = _devices(amdsmi_fixture(4), backends=["amdsmi"])
     assert [d.pci.bus_id.value for d in devices] == ["0000:0c:00.0", "0000:1c:00.0", "0000:2c:00.0", "0000:3c:00.0"]
     assert [d.capabilities.numa_node.value for d in devices] == [0, 0, 0, 0]
     assert [d.index for d in devices] == [0, 1, 2, 3]
@@ -283,7 +288,7 @@ def test_several_gpus_each_report() -> None:
 ])
 def test_model_slugs_of_the_real_amd_fixtures(name: str, model: str) -> None:
     """What the catalog must make of what this backend reports (name, subsystem id, real VRAM)."""
-    devices = gpuabst.devices([FIXTURES / f"{name}.json"])
+    devices = _devices(FIXTURES / f"{name}.json")
     assert {d.model.value for d in devices} == {model}
 
 
@@ -293,5 +298,5 @@ def test_navi22_is_told_apart_by_subsystem_and_memory_not_the_device_id() -> Non
     for c in fx.backends["amdsmi"].calls:
         if c["fn"] == "amdsmi_get_gpu_memory_total" and c["args"][1] == 0:
             c["result"] = 10 * GIB
-    model = gpuabst.devices([fx])[0].model
+    model = _devices(fx)[0].model
     assert model.value == "rx6700"
