@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any, ClassVar
 
+from gpuabst_nvml import constants as C
 from synthetic import nvml_fixture
 
 from gpuabst.backend import Backend, ErrorInfo, LibrarySource, Probe
@@ -19,7 +20,6 @@ from gpuabst.model import Device
 from gpuabst.reading import Status
 from gpuabst.registry import BackendEntry
 from gpuabst.serialize import to_dict
-from gpuabst_nvml import constants as C
 
 HANG_S = 3.0
 TIMEOUT_S = 0.2
@@ -222,8 +222,8 @@ def test_snapshots_polls_and_verdicts_from_many_threads_are_consistent() -> None
 def test_successive_recorded_values_are_each_played_once_across_threads() -> None:
     fx = nvml_fixture(1)
     calls = fx.backends["nvml"].calls
-    for t in (40, 50, 60, 70):
-        calls.append({"fn": "nvmlDeviceGetTemperatureV", "args": [handle("h0"), 0], "result": t})
+    for temp in (40, 50, 60, 70):
+        calls.append({"fn": "nvmlDeviceGetTemperatureV", "args": [handle("h0"), 0], "result": temp})
     seen: list[float] = []
     lock = threading.Lock()
     with Machine([fx], backends=["nvml"]) as m:
