@@ -220,3 +220,25 @@ def test_real_capture_cut_mid_device(tmp_path: Path) -> None:
     assert gpu.name.value == "Spectre" and gpu.memory.total_bytes.value == 3063939072
     assert cpu.device_type == "cpu" and cpu.name.status is Status.NOT_RECORDED  # Name comes after the cut
     assert cpu.capabilities.compute_units.value == 4
+
+
+def test_current_clinfo_vendor_lines(tmp_path: Path) -> None:
+    """Lines as clinfo 3.x prints them: KHR PCI bus info, AMD board name and PCIe id, NV with a domain."""
+    rows = [
+        ("", "Number of platforms", "1"), ("  ", "Platform Name", "Mixed"), ("  ", "Platform Version", "OpenCL 3.0"),
+        None, ("  ", "Platform Name", "Mixed"), ("", "Number of devices", "3"),
+        ("  ", "Device Name", "Intel(R) Arc(TM) A770 Graphics"), ("  ", "Device Type", "GPU"),
+        ("  ", "Device PCI bus info (KHR)", "PCI-E, 0000:03:00.0"),
+        ("  ", "Device Extensions", "cl_khr_pci_bus_info cl_khr_fp16"),
+        ("  ", "Device Name", "gfx906:sramecc+:xnack-"), ("  ", "Device Type", "GPU"),
+        ("  ", "Device Board Name (AMD)", "AMD Radeon VII"), ("  ", "Device PCI-e ID (AMD)", "0x66af"),
+        ("  ", "Device Topology (AMD)", "PCI-E, 0000:c3:00.0"),
+        ("  ", "Device Extensions", "cl_amd_device_attribute_query"),
+        ("  ", "Device Name", "NVIDIA GeForce RTX 4090"), ("  ", "Device Type", "GPU"),
+        ("  ", "Device Topology (NV)", "PCI-E, 0001:01:00.0"),
+        ("  ", "Device Extensions", "cl_nv_device_attribute_query"),
+    ]
+    text = "".join("\n" if r is None else f"{r[0]}{r[1]:<48}{r[2]}\n" for r in rows)
+    devs = S.devices_of([import_files([str(_write(tmp_path, text))])], backends=["opencl"])
+    assert [d.pci.bus_id.value for d in devs] == ["0000:03:00.0", "0000:c3:00.0", "0001:01:00.0"]
+    assert devs[1].board_product_name.value == "AMD Radeon VII" and devs[1].pci.device_id.value == "0x66af"

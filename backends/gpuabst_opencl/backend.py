@@ -268,7 +268,7 @@ class OpenClBackend(Backend):
 
     def _bus_id(self, info: Callable[..., Reading[Any]], exts: set[str], device_type: str) -> Reading[str]:
         """The PCI address: cl_khr_pci_bus_info, else NVIDIA's PCI_BUS_ID_NV/PCI_SLOT_ID_NV(/DOMAIN),
-        else AMD's TOPOLOGY_AMD (``clinfo``: "PCI-bus info (KHR)", "Device Topology (NV)/(AMD)")."""
+        else AMD's TOPOLOGY_AMD (``clinfo``: "Device PCI bus info (KHR)", "Device Topology (NV)/(AMD)")."""
         tried: list[Reading[Any]] = []
         khr = info("PCI_BUS_INFO_KHR", convert=lambda v: (
             f"{int(v['pci_domain']):04x}:{int(v['pci_bus']):02x}:{int(v['pci_device']):02x}.{int(v['pci_function'])}"))

@@ -165,6 +165,7 @@ SIMPLE: dict[str, dict[str, tuple[str, Any]]] = {
         "Error Correction support": ("ERROR_CORRECTION_SUPPORT", _bool),
         "Unified memory for Host and Device": ("HOST_UNIFIED_MEMORY", _bool),
         "Device Extensions": ("EXTENSIONS", _str), "Board name (AMD)": ("BOARD_NAME_AMD", _str),
+        "Device Board Name (AMD)": ("BOARD_NAME_AMD", _str), "Device PCI-e ID (AMD)": ("PCIE_ID_AMD", _int),
     },
     AMD_APP: {
         "Name": ("NAME", _str), "Vendor": ("VENDOR", _str), "Vendor ID": ("VENDOR_ID", _int),
@@ -209,7 +210,7 @@ def _record_device(log: CallLog, h: dict[str, str], block: Block, layout: str, p
                 _, bus, dev, fn = _pci(text)
                 log.result("device_info", h, "TOPOLOGY_AMD",
                            value={"type": C.TOPOLOGY_TYPE_PCIE_AMD, "bus": bus, "device": dev, "function": fn})
-            elif key == "PCI-bus info (KHR)":
+            elif key == "Device PCI bus info (KHR)":
                 dom, bus, dev, fn = _pci(text)
                 log.result("device_info", h, "PCI_BUS_INFO_KHR",
                            value={"pci_domain": dom, "pci_bus": bus, "pci_device": dev, "pci_function": fn})
