@@ -300,3 +300,14 @@ def test_navi22_is_told_apart_by_subsystem_and_memory_not_the_device_id() -> Non
             c["result"] = 10 * GIB
     model = _devices(fx)[0].model
     assert model.value == "rx6700"
+
+
+@pytest.mark.parametrize(("market_name", "model"), [
+    ("Vega 20 [Radeon Pro VII/Radeon Instinct MI50 32GB]", "mi50"), ("AMD Instinct MI60", "mi60"),
+])
+def test_one_device_id_two_products_told_apart_by_what_amdsmi_reports(market_name: str, model: str) -> None:
+    """1002:66a1 is an MI50 or an MI60: the backend's market name and real VRAM let the catalog decide."""
+    g = mi300x(0, vram=32 * GIB)
+    g.dicts[("amdsmi_get_gpu_asic_info",)].update(market_name=market_name, device_id="0x66a1",
+                                                  target_graphics_version="gfx906")
+    assert _devices(amdsmi_fixture([g]))[0].model.value == model
