@@ -98,13 +98,14 @@ def changes(before: Snapshot | None, after: Snapshot, health_before: NodeHealth 
 
 
 def watch(machine: Any, *, interval_s: float = 5.0, count: int | None = None,
-          policy: HealthPolicy = DEFAULT_POLICY, sleep: Callable[[float], None] = time.sleep) -> Iterator[WatchEvent]:
+          policy: HealthPolicy = DEFAULT_POLICY, sleep: Callable[[float], None] = time.sleep,
+          clock: Callable[[], float] = time.monotonic) -> Iterator[WatchEvent]:
     """Read ``machine`` every ``interval_s`` seconds (``count`` readings in all, None: forever): a
     snapshot first, then polls; each event carries the changes since the previous reading."""
     last: Snapshot | None = None
     last_health: NodeHealth | None = None
     seq = 0
-    next_at = time.monotonic()
+    next_at = clock()
     while count is None or seq < count:
         snap = machine.poll() if last is not None else machine.snapshot()
         health = evaluate(snap, policy)
@@ -114,8 +115,8 @@ def watch(machine: Any, *, interval_s: float = 5.0, count: int | None = None,
         if count is not None and seq >= count:
             return
         next_at += interval_s
-        delay = next_at - time.monotonic()
+        delay = next_at - clock()
         if delay > 0:
             sleep(delay)
         else:
-            next_at = time.monotonic()
+            next_at = clock()

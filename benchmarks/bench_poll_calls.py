@@ -1,0 +1,87 @@
+"""Vendor calls per device: a first snapshot against a poll, on a replayed 8-GPU NVML machine.
+
+    python benchmarks/bench_poll_calls.py [--gpus 8] [--repeat 20]
+
+The machine is tests/synthetic.py's nvml_fixture (H100s, labelled synthetic). Every vendor call goes
+through the replay Tape, whose ``calls_made`` counts them, so the numbers are exactly what the NVML
+backend would ask of libnvidia-ml on hardware. Also times a snapshot, a poll and a poll plus the
+health verdict (median of --repeat runs). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from synthetic import nvml_fixture  # noqa: E402
+
+from gpuabst.health import evaluate  # noqa: E402
+from gpuabst.machine import Machine  # noqa: E402
+
+
+def count_calls(gpus: int) -> dict[str, int]:
+    """Vendor calls made by opening the backend, a first snapshot, and one poll."""
+    with Machine([nvml_fixture(gpus)], backends=["nvml"]) as m:
+        m.backend_reports()
+        tape: Any = m.library.tapes["nvml"]  # type: ignore[attr-defined]
+        opened = tape.calls_made
+        m.snapshot()
+        snapshot = tape.calls_made - opened
+        before = tape.calls_made
+        m.poll()
+        poll = tape.calls_made - before
+    return {"open": opened, "snapshot": snapshot, "poll": poll}
+
+
+def timings(gpus: int, repeat: int) -> dict[str, float]:
+    """Median milliseconds of a snapshot, a poll, and a poll plus evaluating health."""
+    fx = nvml_fixture(gpus)
+    out: dict[str, list[float]] = {"snapshot": [], "poll": [], "poll + health": []}
+    for _ in range(repeat):
+        with Machine([fx], backends=["nvml"]) as m:
+            m.backend_reports()
+            t = time.perf_counter()
+            m.snapshot()
+            out["snapshot"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            m.poll()
+            out["poll"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            evaluate(m.poll())
+            out["poll + health"].append(time.perf_counter() - t)
+    return {k: statistics.median(v) * 1000 for k, v in out.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gpus", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=20)
+    args = ap.parse_args()
+    calls = count_calls(args.gpus)
+    n = args.gpus
+    per_snapshot = (calls["snapshot"] - 1) / n  # one nvmlDeviceGetCount per snapshot
+    per_poll = calls["poll"] / n
+    print(f"Replayed {n}-GPU NVML machine (synthetic H100s), Python {platform.python_version()}, "
+          f"{platform.machine()}\n")
+    print("| read | vendor calls | per GPU |")
+    print("|---|---:|---:|")
+    print(f"| open (nvmlInit, driver and CUDA versions) | {calls['open']} | - |")
+    print(f"| first snapshot | {calls['snapshot']} | {per_snapshot:g} (+1 nvmlDeviceGetCount) |")
+    print(f"| poll | {calls['poll']} | {per_poll:g} |")
+    print(f"\nA poll makes {calls['poll'] / calls['snapshot']:.0%} of a snapshot's vendor calls.\n")
+    print(f"| {n} GPUs, median of {args.repeat} | ms |")
+    print("|---|---:|")
+    for k, v in timings(n, args.repeat).items():
+        print(f"| {k} | {v:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Polling re-reads only dynamic values; `gpuabst watch` prints what changes between polls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from synthetic import nvml_fixture
+
+from gpuabst.cli.main import main
+from gpuabst.fixtures.builder import handle
+from gpuabst.fixtures.format import Fixture, save
+from gpuabst.fixtures.tape import Tape
+from gpuabst.health import Level
+from gpuabst.machine import Machine
+from gpuabst.watch import changes, watch
+
+DYNAMIC = {
+    "nvmlDeviceGetHandleByIndex", "nvmlDeviceGetMemoryInfo", "nvmlDeviceGetUtilizationRates",
+    "nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetRemappedRows", "nvmlDeviceGetCurrPcieLinkGeneration",
+    "nvmlDeviceGetCurrPcieLinkWidth", "nvmlDeviceGetTemperatureV", "nvmlDeviceGetPowerUsage",
+    "nvmlDeviceGetEnforcedPowerLimit", "nvmlDeviceGetClockInfo", "nvmlDeviceGetFanSpeed",
+    "nvmlDeviceGetPerformanceState", "nvmlDeviceGetTotalEccErrors", "nvmlDeviceGetRetiredPages",
+    "nvmlDeviceGetRetiredPagesPendingStatus",
+}
+"""What changes while the driver is loaded: the only vendor calls a poll may make."""
+
+
+def _recording(tape: Tape) -> list[str]:
+    """Names of the vendor calls the tape answers from now on (observes the real call path)."""
+    names: list[str] = []
+    play = tape.play
+
+    def observed(fn: str, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None) -> Any:
+        names.append(fn)
+        return play(fn, args, kwargs)
+
+    tape.play = observed  # type: ignore[method-assign]
+    return names
+
+
+def _tape(m: Machine) -> Tape:
+    m.backend_reports()
+    tape: Tape = m.library.tapes["nvml"]  # type: ignore[attr-defined]
+    return tape
+
+
+def test_poll_makes_only_dynamic_vendor_calls() -> None:
+    with Machine([nvml_fixture(2, mig=True)], backends=["nvml"]) as m:
+        tape = _tape(m)
+        full = _recording(tape)
+        m.snapshot()
+        snapshot_calls = list(full)
+        full.clear()
+        m.poll()
+        poll_calls = list(full)
+    assert set(poll_calls) <= DYNAMIC, set(poll_calls) - DYNAMIC
+    static_only = set(snapshot_calls) - DYNAMIC
+    assert {"nvmlDeviceGetName", "nvmlDeviceGetUUID", "nvmlDeviceGetPciInfo", "nvmlDeviceGetNvLinkState",
+            "nvmlDeviceGetTemperatureThreshold", "nvmlDeviceGetMigDeviceHandleByIndex"} <= static_only
+    assert not static_only & set(poll_calls)
+    # the static facts are still there after a poll
+    with Machine([nvml_fixture(2, mig=True)], backends=["nvml"]) as m:
+        m.snapshot()
+        d = m.poll().devices[0]
+    assert d.uuid.ok and d.health.temperature_slowdown_c.value == 87.0 and len(d.partitions) == 2
+
+
+def test_calls_per_device_for_a_snapshot_and_a_poll_on_eight_gpus() -> None:
+    with Machine([nvml_fixture(8)], backends=["nvml"]) as m:
+        tape = _tape(m)
+        start = tape.calls_made
+        m.snapshot()
+        snap = tape.calls_made - start
+        start = tape.calls_made
+        m.poll()
+        poll = tape.calls_made - start
+    # one nvmlDeviceGetCount in a snapshot; the rest is per device
+    assert (snap - 1) % 8 == 0 and poll % 8 == 0
+    # a poll per GPU: the handle, memory, utilisation, clock-event reasons, remapped rows, PCIe gen and width,
+    # temperature, power, enforced limit, 3 clocks, fan, P-state, 4 ECC counters, 2 retired-page lists, pending
+    assert poll // 8 == 22
+    assert (snap - 1) // 8 > 2.5 * (poll // 8)
+
+
+def _fx_with_temperatures(*temps: int) -> Fixture:
+    fx = nvml_fixture(2)
+    for t in temps:
+        fx.backends["nvml"].calls.append({"fn": "nvmlDeviceGetTemperatureV", "args": [handle("h1"), 0], "result": t})
+    return fx
+
+
+def test_watch_reports_changes_and_verdict_changes() -> None:
+    slept: list[float] = []
+    now = [100.0]
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        now[0] += s
+
+    with Machine([_fx_with_temperatures(84, 84)], backends=["nvml"]) as m:
+        events = list(watch(m, interval_s=2.0, count=3, sleep=sleep, clock=lambda: now[0]))
+    assert [e.sequence for e in events] == [0, 1, 2]
+    assert events[0].changes == []
+    got = {(c.device, c.field, c.before, c.after) for c in events[1].changes}
+    assert got == {("0000:19:00.0", "health.temperature_c", 33.0, 84.0), ("0000:19:00.0", "verdict", "ok", "warn"),
+                   ("node", "verdict", "ok", "warn")}
+    assert events[2].changes == []
+    assert events[1].health.level is Level.WARN
+    assert slept == [2.0, 2.0]
+
+
+def test_devices_that_come_and_go_are_changes() -> None:
+    with Machine([nvml_fixture(2)], backends=["nvml"]) as m:
+        two = m.snapshot()
+    with Machine([nvml_fixture(1)], backends=["nvml"]) as m:
+        one = m.snapshot()
+    assert [(c.device, c.field, c.before, c.after) for c in changes(two, one)] == [
+        ("0000:19:00.0", "present", True, False)]
+
+
+def test_cli_watch_prints_changes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "fx.json"
+    save(_fx_with_temperatures(40), path)
+    assert main(["watch", "--fixture", str(path), "--backend", "nvml", "--interval", "0", "--count", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "node ok: 2 devices ok"
+    assert lines[2].startswith("gpu1  0000:19:00.0  NVIDIA H100 80GB HBM3  ok  temp 33 C  power 71 W  util 0%")
+    assert lines[3].endswith("0000:19:00.0  health.temperature_c: 33.0 -> 40.0")
+    assert len(lines) == 4
+    assert main(["watch", "--fixture", str(path), "--backend", "nvml", "--interval", "0", "--count", "3",
+                 "--json"]) == 0
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [d["sequence"] for d in docs] == [0, 1, 2]
+    assert docs[1]["changes"] == [{"device": "0000:19:00.0", "field": "health.temperature_c", "before": 33.0,
+                                   "after": 40.0}]
+    assert docs[2]["changes"] == []
