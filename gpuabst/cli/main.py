@@ -136,7 +136,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 COMMANDS = {"backends": cmd_backends, "list": cmd_list_or_show, "show": cmd_list_or_show,
             "capture": cmd_capture, "import": cmd_import}
 
-EXTRA_COMMAND_MODULES: list[str] = ["matrix"]
+EXTRA_COMMAND_MODULES: list[str] = ["matrix", "compare"]
 """Modules under gpuabst.cli.commands, each with ``register(subparsers, common)`` adding its
 subcommand(s) and returning ``{name: run(args) -> int}``."""
 EXTRA_COMMAND_MODULES += ["health", "watch", "serve"]
