@@ -46,3 +46,31 @@ def scale_nvml(source: Fixture, copies: int) -> Fixture:
                   "note": f"{copies} copies of the GPUs recorded in {source.path or 'a fixture'} "
                           f"({source.provenance.get('kind')}: {source.provenance.get('source', '')})"}
     return Fixture(provenance, {"nvml": BackendRecording(rec.library, rec.driver_version, calls)})
+
+
+def add_peer_calls(fixture: Fixture) -> Fixture:
+    """Recordings gpustat and nvitop need that gpuabst does not make, derived from recorded values:
+    each device's index, the old temperature call (same value as nvmlDeviceGetTemperatureV), the v1
+    memory structure (from the v2 one), and empty process lists (the captures ran idle)."""
+    rec = fixture.backends["nvml"]
+    extra: list[dict[str, Any]] = []
+    fns = {c["fn"] for c in rec.calls}
+    for c in rec.calls:
+        if c["fn"] == "nvmlInit":
+            extra.append({**c, "fn": "nvmlInitWithFlags", "args": [0]})
+        if c["fn"] == "nvmlDeviceGetHandleByIndex" and "result" in c:
+            h = c["result"]
+            extra.append({"fn": "nvmlDeviceGetIndex", "args": [h], "result": c["args"][0]})
+            for fn in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
+                extra.append({"fn": fn, "args": [h], "result": []})
+        if c["fn"] == "nvmlDeviceGetMemoryInfo" and len(c["args"]) == 2 and isinstance(c.get("result"), dict):
+            m = c["result"]
+            extra.append({"fn": "nvmlDeviceGetMemoryInfo", "args": c["args"][:1],
+                          "result": {"$struct": "c_nvmlMemory_t", "total": m.get("total"), "free": m.get("free"),
+                                     "used": m.get("used")}})
+        for new, old in (("nvmlDeviceGetTemperatureV", "nvmlDeviceGetTemperature"),
+                         ("nvmlDeviceGetTemperature", "nvmlDeviceGetTemperatureV")):
+            if c["fn"] == new and "result" in c and old not in fns:
+                extra.append({"fn": old, "args": c["args"], "result": c["result"]})
+    provenance = {**fixture.provenance, "note": fixture.provenance.get("note", "") + "; peer calls derived"}
+    return Fixture(provenance, {"nvml": BackendRecording(rec.library, rec.driver_version, rec.calls + extra)})

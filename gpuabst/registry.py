@@ -7,6 +7,7 @@ kept as an entry with its error, never dropped silently. Discovery can be limite
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 
@@ -35,12 +36,12 @@ def wanted_names(names: list[str] | None = None) -> list[str] | None:
     return [n.strip() for n in env.split(",") if n.strip()] or None
 
 
-def discover(names: list[str] | None = None) -> list[BackendEntry]:
-    """Every backend registered in the entry-point group, loaded, in a stable order."""
-    wanted = wanted_names(names)
+@functools.lru_cache(maxsize=1)
+def _load_all() -> tuple[BackendEntry, ...]:
+    """Every registered backend, loaded once per process (scanning parses every package's metadata)."""
     entries: dict[str, BackendEntry] = {}
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in entries or (wanted is not None and ep.name not in wanted):
+        if ep.name in entries:
             continue
         dist = ep.dist.name if ep.dist is not None else None
         try:
@@ -52,6 +53,18 @@ def discover(names: list[str] | None = None) -> list[BackendEntry]:
             entries[ep.name] = BackendEntry(ep.name, None, dist, f"{ep.value} is not a gpuabst Backend subclass")
             continue
         entries[ep.name] = BackendEntry(ep.name, cls, dist)
+    return tuple(entries.values())
+
+
+def refresh() -> None:
+    """Forget the scanned entry points, so plugins installed since are found."""
+    _load_all.cache_clear()
+
+
+def discover(names: list[str] | None = None) -> list[BackendEntry]:
+    """Every backend registered in the entry-point group, loaded, in a stable order."""
+    wanted = wanted_names(names)
+    entries = {e.name: e for e in _load_all() if wanted is None or e.name in wanted}
     if wanted is not None:
         for n in wanted:
             if n not in entries:

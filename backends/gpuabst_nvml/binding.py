@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib
 import importlib.metadata
 import warnings
@@ -28,7 +29,9 @@ def import_pynvml() -> Any:
         raise BackendUnavailable(f"nvidia-ml-py is not installed: {INSTALL_HINT}") from e
 
 
+@functools.lru_cache(maxsize=1)
 def library_version() -> str | None:
+    """nvidia-ml-py's version (read from its metadata once per process)."""
     try:
         return importlib.metadata.version("nvidia-ml-py")
     except importlib.metadata.PackageNotFoundError:
