@@ -1,0 +1,59 @@
+"""Soak: 100,000 polls of a replayed 8-GPU machine; resident memory at the start and every 10,000 polls.
+
+    python benchmarks/bench_soak.py [--polls 100000] [--source fixtures/nvidia/h100-80gb-hbm3.json]
+
+Target (issue 8): resident memory growth under 10 MB after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_snapshot import machine_line  # noqa: E402
+from scale import scale_nvml  # noqa: E402
+
+from gpuabst.fixtures import format as fmt  # noqa: E402
+from gpuabst.machine import Machine  # noqa: E402
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--source", default=str(HERE.parent / "fixtures/nvidia/h100-80gb-hbm3.json"))
+    ap.add_argument("--polls", type=int, default=100_000)
+    args = ap.parse_args()
+    fixture = scale_nvml(fmt.load(args.source), 8)
+    print(f"Machine: {machine_line()}", flush=True)
+    with Machine([fixture], backends=["nvml"]) as m:
+        m.snapshot()
+        for _ in range(1000):  # warm-up: caches, interned strings, allocator arenas
+            m.poll()
+        gc.collect()
+        start = rss_bytes()
+        t0 = time.perf_counter()
+        print(f"after warm-up (1,000 polls): RSS {start / 2**20:.1f} MiB", flush=True)
+        for i in range(1, args.polls + 1):
+            m.poll()
+            if i % 10_000 == 0:
+                rss = rss_bytes()
+                print(f"{i:>7} polls: RSS {rss / 2**20:.1f} MiB, growth {(rss - start) / 2**20:+.2f} MiB,"
+                      f" {1000 * (time.perf_counter() - t0) / i:.2f} ms/poll", flush=True)
+        gc.collect()
+        growth = rss_bytes() - start
+    print(f"RESULT: {args.polls} polls of 8 GPUs, RSS growth {growth / 2**20:+.2f} MiB "
+          f"({'under' if growth < 10 * 2**20 else 'NOT under'} the 10 MB target)")
+
+
+if __name__ == "__main__":
+    main()
