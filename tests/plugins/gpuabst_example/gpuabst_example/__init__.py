@@ -1,0 +1,1 @@
+"""gpuabst-example: a complete, small gpuabst backend plugin (see docs/plugins.md)."""
