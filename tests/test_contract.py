@@ -119,3 +119,16 @@ class TestContractBaseClassOnASyntheticFixture(BackendContractTests):
 
     fixture_paths = [str(FIXTURES / "nvidia" / "tesla-t4.json")]
     backends = ["nvml"]
+
+
+def test_the_pytest_plugin_checks_a_fixture(gpuabst_contract: object, tmp_path: Path) -> None:
+    from collections.abc import Callable
+
+    check: Callable[..., None] = gpuabst_contract  # type: ignore[assignment]
+    check(FIXTURES / "nvidia" / "tesla-t4.json")
+    data = nvml_fixture(1).to_json()
+    data["backends"] = {"nosuchbackend": data["backends"]["nvml"]}
+    bad = tmp_path / "bad.json"
+    bad.write_text(fmt.dumps(fmt.from_json(data)))
+    with pytest.raises(pytest.fail.Exception, match=r"(?s)1 contract problem\(s\).*nosuchbackend.*did not run"):
+        check(bad)

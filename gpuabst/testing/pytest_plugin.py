@@ -8,6 +8,9 @@
     def test_with_marker(gpuabst_machine):
         assert len(gpuabst_machine.snapshot().devices) == 4
 
+    def test_my_backend_meets_the_contract(gpuabst_contract):
+        gpuabst_contract("fixtures/mybackend/card.json")   # fails listing every problem
+
 Machines are closed when the test ends. No GPU and no vendor library is touched.
 """
 
@@ -48,3 +51,18 @@ def gpuabst_machine(request: pytest.FixtureRequest, gpuabst_replay: Callable[...
     if marker is None or not marker.args:
         raise pytest.UsageError("gpuabst_machine needs @pytest.mark.gpuabst_fixture('path/to/fixture.json')")
     return gpuabst_replay(*marker.args, **marker.kwargs)
+
+
+@pytest.fixture
+def gpuabst_contract() -> Callable[..., None]:
+    """``gpuabst_contract(path, backends=None)``: fail the test with every contract problem of the fixture
+    (see :mod:`gpuabst.testing.contract`)."""
+    from gpuabst.testing.contract import check_fixture, format_problems
+
+    def check(path: str | os.PathLike[str], backends: list[str] | None = None) -> None:
+        problems = check_fixture(path, backends=backends)
+        if problems:
+            pytest.fail(f"{len(problems)} contract problem(s) in {path}:\n{format_problems(problems)}",
+                        pytrace=False)
+
+    return check
