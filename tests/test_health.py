@@ -69,7 +69,7 @@ def test_healthy_synthetic_gpus_are_ok_with_every_check_answered() -> None:
     ids = [c.id for c in node.devices[0].checks]
     assert ids == ["presence.device_lost", "driver.vendor_calls", "memory.ecc_volatile", "memory.ecc_lifetime",
                    "memory.ecc_mode", "retirement.pages", "retirement.rows", "thermal.temperature",
-                   "clocks.throttle", "power.draw", "pcie.link", "partitions.layout", "nvlink.links"]
+                   "clocks.throttle", "power.draw", "pcie.link", "partitions.layout", "interconnect.links"]
     temp = node.devices[0].check("thermal.temperature")
     assert temp.reason == "GPU at 33 C, 54 C below its slowdown threshold 87 C"
     assert temp.inputs == {"health.temperature_c": 33.0, "health.temperature_slowdown_c": 87.0}
@@ -437,3 +437,48 @@ def test_cli_malformed_policy_is_one_line_and_exit_1(tmp_path: Path, capsys: pyt
 def test_cli_print_policy(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["health", "--print-policy", "--expect", "8"]) == 0
     assert json.loads(capsys.readouterr().out)["expected_devices"] == 8
+
+
+# --- AMD, replayed through the amdsmi backend: the same checks, the same words ---------------------------
+def _amd_node(*gpus: Any, policy: HealthPolicy = DEFAULT_POLICY) -> NodeHealth:
+    from amdsmi_synthetic import amdsmi_fixture
+
+    with Machine([amdsmi_fixture(list(gpus))], backends=["amdsmi"]) as m:
+        return evaluate(m.snapshot(), policy)
+
+
+def test_amd_uncorrectable_ecc_and_pending_bad_pages_fail_and_warn_like_nvidia() -> None:
+    from amdsmi_synthetic import mi300x
+
+    node = _amd_node(mi300x(0, uncorrectable=2, bad_pages=[{"status": "PENDING", "page_address": 4096},
+                                                          {"status": "RESERVED", "page_address": 8192}]),
+                     mi300x(1))
+    sick, healthy = node.devices
+    assert sick.level is Level.FAIL
+    assert sick.check("memory.ecc_volatile").reason.startswith("2 uncorrectable ECC errors since the driver loaded")
+    pages = sick.check("retirement.pages")
+    assert pages.level is Level.WARN
+    assert pages.reason.startswith("DRAM pages are pending retirement (1 page retired so far: 1 double-bit): "
+                                   "reset the GPU (amd-smi reset -G)")
+    # amdsmi keeps no lifetime count and AMD GPUs retire pages instead of remapping rows: not applicable
+    assert sick.check("memory.ecc_lifetime").level is Level.NOT_APPLICABLE
+    assert sick.check("retirement.rows").level is Level.NOT_APPLICABLE
+    assert healthy.check("retirement.pages").level is Level.OK
+    assert healthy.check("memory.ecc_volatile").reason.startswith("1 deferred ECC error")  # the fixture has one
+
+
+def test_amd_hotspot_memory_partitions_and_xgmi() -> None:
+    from amdsmi_synthetic import mi300x
+
+    node = _amd_node(mi300x(0), policy=HealthPolicy(ecc_deferred_warn=None, expected_links=8))
+    d = node.devices[0]
+    assert d.level is Level.WARN
+    # MI300X has no edge sensor: the hotspot and memory temperatures are judged instead
+    temp = d.check("thermal.temperature")
+    assert (temp.level, temp.reason) == (Level.OK, "hotspot at 41 C; memory at 35 C")
+    hot = _amd_node(mi300x(0), policy=HealthPolicy(temperature_hotspot_warn_c=40)).devices[0]
+    assert hot.check("thermal.temperature").level is Level.WARN
+    assert d.check("partitions.layout").reason == "compute partition mode SPX, memory partition mode NPS1, 0 partitions"
+    links = d.check("interconnect.links")
+    assert links.level is Level.WARN and links.reason.startswith("7 of 8 xGMI links active")
+    assert [c.id for c in d.problems()] == ["interconnect.links"]

@@ -17,7 +17,7 @@ import attrs
 from gpuabst.health.policy import HealthPolicy
 from gpuabst.health.verdict import Check, Level, worst
 from gpuabst.model import Device
-from gpuabst.reading import Reading, Status
+from gpuabst.reading import UNSET, Reading, Status
 
 ABSENT = (Status.UNSUPPORTED, Status.NOT_APPLICABLE)
 """Statuses meaning the device does not have the feature (the check does not apply)."""
@@ -26,6 +26,20 @@ ABSENT = (Status.UNSUPPORTED, Status.NOT_APPLICABLE)
 def describe(r: Reading[Any]) -> str:
     """``"unsupported: NVML_ERROR_NOT_SUPPORTED"`` for a missing Reading."""
     return r.status.value + (f": {r.reason}" if r.reason else "")
+
+
+def _is_unset(r: Reading[Any]) -> bool:
+    """No backend filled this field at all (as opposed to a backend saying why it is missing)."""
+    return r == UNSET
+
+
+_RESET = {"nvidia": "nvidia-smi -r", "amd": "amd-smi reset -G"}
+
+
+def _reset(d: Device) -> str:
+    """The advice to reset the GPU, with the vendor's own command where there is one."""
+    cmd = _RESET.get(d.vendor)
+    return f"reset the GPU ({cmd})" if cmd else "reset the GPU"
 
 
 def _num(v: Any) -> str:
@@ -81,8 +95,8 @@ def device_lost(d: Device, p: HealthPolicy) -> Check:
     if not r.ok:
         return c.missing("whether the GPU still answers", r)
     if r.value:
-        c.find(Level.FAIL, "the GPU has fallen off the bus (GPU is lost): drain the node, then reset the GPU "
-                           "(nvidia-smi -r / amd-smi reset) or reboot; the kernel log names the Xid")
+        c.find(Level.FAIL, f"the GPU has fallen off the bus (GPU is lost): drain the node, then {_reset(d)} or "
+                           "reboot; the kernel log says why (NVIDIA: Xid 79)")
     return c.done("the GPU answers its driver")
 
 
@@ -131,7 +145,7 @@ def ecc_volatile(d: Device, p: HealthPolicy) -> Check:
     unc = c.read("health.ecc_uncorrected_volatile", h.ecc_uncorrected_volatile)
     cor = c.read("health.ecc_corrected_volatile", h.ecc_corrected_volatile)
     deferred = h.ecc_deferred
-    if deferred.status is not Status.NOT_RECORDED or deferred.reason != "no backend reported this value":
+    if not _is_unset(deferred):
         c.read("health.ecc_deferred", deferred)
     if not unc.ok:
         return c.missing("the uncorrectable ECC error count", unc)
@@ -176,7 +190,8 @@ def ecc_mode(d: Device, p: HealthPolicy) -> Check:
         c.find(Level.WARN, f"ECC turns {'on' if pend.value else 'off'} at the next GPU reset: reset the GPU to "
                            "apply it")
     if cur.value is False and p.require_ecc:
-        c.find(Level.WARN, "ECC is off and the policy requires it: turn it on (nvidia-smi -e 1) and reset the GPU")
+        c.find(Level.WARN, "ECC is off and the policy requires it: turn it on"
+                           + (" (nvidia-smi -e 1)" if d.vendor == "nvidia" else "") + f", then {_reset(d)}")
     return c.done("ECC is on" if cur.value else "ECC is off")
 
 
@@ -203,8 +218,8 @@ def retired_pages(d: Device, p: HealthPolicy) -> Check:
     detail = ", ".join(x for x in parts if x)
     if pending.ok and pending.value:
         so_far = f" ({_plural(total, 'page')} retired so far: {detail})" if (sbe.ok or dbe.ok) else ""
-        c.find(p.pending_retirement, f"DRAM pages are pending retirement{so_far}: reset the GPU "
-                                     "(nvidia-smi -r) so the driver retires them")
+        c.find(p.pending_retirement, f"DRAM pages are pending retirement{so_far}: {_reset(d)} so the driver "
+                                     "retires them")
     if p.retired_pages_fail is not None and total >= max(p.retired_pages_fail, 1):
         c.find(Level.FAIL, f"{_plural(total, 'DRAM page')} retired ({detail}), at or past the limit of "
                            f"{p.retired_pages_fail}: replace the GPU")
@@ -258,7 +273,7 @@ def remapped_rows(d: Device, p: HealthPolicy) -> Check:
     if failure.ok and failure.value:
         c.find(p.remapping_failure, "row remapping failed: a failing memory row had no spare left; replace the GPU")
     if pending.ok and pending.value:
-        c.find(p.remapping_pending, "a memory row remapping is pending: reset the GPU (nvidia-smi -r) to apply it")
+        c.find(p.remapping_pending, f"a memory row remapping is pending: {_reset(d)} to apply it")
     u, k = int(unc.get(0)), int(cor.get(0))
     if unc.ok and p.remapped_rows_uncorrected_warn is not None and u >= max(p.remapped_rows_uncorrected_warn, 1):
         c.find(Level.WARN, f"{_plural(u, 'memory row')} remapped after uncorrectable errors ({k} after corrected "
@@ -270,33 +285,56 @@ def remapped_rows(d: Device, p: HealthPolicy) -> Check:
 
 # --- thermal, clocks, power ----------------------------------------------------------------------
 def temperature(d: Device, p: HealthPolicy) -> Check:
-    """GPU temperature against the device's own slowdown threshold (nvmlDeviceGetTemperature,
-    nvmlDeviceGetTemperatureThreshold SLOWDOWN; amdsmi temperature metrics)."""
+    """GPU temperature against the device's own slowdown threshold, and hotspot and memory temperatures
+    against the policy's limits (nvmlDeviceGetTemperature, nvmlDeviceGetTemperatureThreshold SLOWDOWN;
+    amdsmi_get_temp_metric EDGE/HOTSPOT/VRAM CURRENT and EDGE CRITICAL)."""
     c = _Check("thermal", "temperature", "DCGM_HEALTH_WATCH_THERMAL (beyond: margin to the slowdown threshold)")
-    t = c.read("health.temperature_c", d.health.temperature_c)
-    slow = c.read("health.temperature_slowdown_c", d.health.temperature_slowdown_c)
-    if not t.ok:
-        return c.missing("the GPU temperature", t)
-    temp = float(t.value or 0)
+    h = d.health
+    t = c.read("health.temperature_c", h.temperature_c)
+    extra = [(name, label, r, warn_c, fail_c) for name, label, r, warn_c, fail_c in (
+        ("health.temperature_hotspot_c", "hotspot", h.temperature_hotspot_c, p.temperature_hotspot_warn_c,
+         p.temperature_hotspot_fail_c),
+        ("health.temperature_memory_c", "memory", h.temperature_memory_c, p.temperature_memory_warn_c,
+         p.temperature_memory_fail_c)) if not _is_unset(r)]
+    for name, _, r, _, _ in extra:
+        c.read(name, r)
     advice = "check fans, airflow and inlet temperature"
-    if slow.ok:
-        limit = float(slow.value or 0)
-        fail_at, warn_at = limit - p.temperature_fail_margin_c, limit - p.temperature_warn_margin_c
-        below = f"{_num(limit - temp)} C below its slowdown threshold {_num(limit)} C"
-        if temp >= fail_at:
-            where = "at or above" if temp >= limit else f"{_num(limit - temp)} C below"
-            c.find(Level.FAIL, f"GPU at {_num(temp)} C, {where} its slowdown threshold {_num(limit)} C: the GPU is "
-                               f"slowing itself down to cool; {advice}")
-        elif temp >= warn_at:
-            c.find(Level.WARN, f"GPU at {_num(temp)} C, {below}: {advice}")
-        return c.done(f"GPU at {_num(temp)} C, {below}")
-    limits = (f"the device reports no slowdown threshold ({describe(slow)}); the policy warns at "
-              f"{_num(p.temperature_warn_c)} C and fails at {_num(p.temperature_fail_c)} C")
-    if temp >= p.temperature_fail_c:
-        c.find(Level.FAIL, f"GPU at {_num(temp)} C ({limits}): {advice}")
-    elif temp >= p.temperature_warn_c:
-        c.find(Level.WARN, f"GPU at {_num(temp)} C ({limits}): {advice}")
-    return c.done(f"GPU at {_num(temp)} C ({limits})")
+    texts: list[str] = []
+    if t.ok:
+        slow = c.read("health.temperature_slowdown_c", h.temperature_slowdown_c)
+        temp = float(t.value or 0)
+        if slow.ok:
+            limit = float(slow.value or 0)
+            fail_at, warn_at = limit - p.temperature_fail_margin_c, limit - p.temperature_warn_margin_c
+            below = f"{_num(limit - temp)} C below its slowdown threshold {_num(limit)} C"
+            if temp >= fail_at:
+                where = "at or above" if temp >= limit else f"{_num(limit - temp)} C below"
+                c.find(Level.FAIL, f"GPU at {_num(temp)} C, {where} its slowdown threshold {_num(limit)} C: the GPU "
+                                   f"is slowing itself down to cool; {advice}")
+            elif temp >= warn_at:
+                c.find(Level.WARN, f"GPU at {_num(temp)} C, {below}: {advice}")
+            texts.append(f"GPU at {_num(temp)} C, {below}")
+        else:
+            limits = (f"the device reports no slowdown threshold ({describe(slow)}); the policy warns at "
+                      f"{_num(p.temperature_warn_c)} C and fails at {_num(p.temperature_fail_c)} C")
+            if temp >= p.temperature_fail_c:
+                c.find(Level.FAIL, f"GPU at {_num(temp)} C ({limits}): {advice}")
+            elif temp >= p.temperature_warn_c:
+                c.find(Level.WARN, f"GPU at {_num(temp)} C ({limits}): {advice}")
+            texts.append(f"GPU at {_num(temp)} C ({limits})")
+    for _, label, r, warn_c, fail_c in extra:
+        if not r.ok:
+            continue
+        v = float(r.value or 0)
+        if v >= fail_c:
+            c.find(Level.FAIL, f"{label} at {_num(v)} C, at or above the policy's {_num(fail_c)} C: {advice}")
+        elif v >= warn_c:
+            c.find(Level.WARN, f"{label} at {_num(v)} C, within {_num(fail_c - v)} C of the policy's {_num(fail_c)} C:"
+                               f" {advice}")
+        texts.append(f"{label} at {_num(v)} C")
+    if not texts:
+        return c.missing("the GPU temperature", t, *(r for _, _, r, _, _ in extra))
+    return c.done("; ".join(texts))
 
 
 _THROTTLE_ADVICE = {
@@ -304,7 +342,19 @@ _THROTTLE_ADVICE = {
     "hw_thermal_slowdown": "the hardware is slowing the GPU because it is too hot: check cooling",
     "hw_slowdown": "the hardware slowdown signal is asserted (heat or power supply): check cooling and the PSU",
     "hw_power_brake_slowdown": "the external power brake is asserted: check the power supply",
+    "vrhot": "a voltage regulator is too hot: check cooling and power delivery",
+    "prochot": "the PROCHOT signal is asserted (heat or power): check cooling and the power supply",
+    "temp_": "the GPU is slowing itself down because a sensor is too hot: check cooling",
 }
+
+
+def _throttle_advice(reason: str) -> str:
+    if reason in _THROTTLE_ADVICE:
+        return _THROTTLE_ADVICE[reason]
+    for prefix in ("vrhot", "prochot", "temp_"):
+        if reason.startswith(prefix):
+            return _THROTTLE_ADVICE[prefix]
+    return "see the vendor's documentation of this reason"
 
 
 def throttling(d: Device, p: HealthPolicy) -> Check:
@@ -317,7 +367,7 @@ def throttling(d: Device, p: HealthPolicy) -> Check:
     for level, names in ((Level.FAIL, p.throttle_fail), (Level.WARN, p.throttle_warn)):
         hit = [a for a in active if a in names]
         if hit:
-            advice = "; ".join(dict.fromkeys(_THROTTLE_ADVICE.get(a, "see the vendor documentation") for a in hit))
+            advice = "; ".join(dict.fromkeys(_throttle_advice(a) for a in hit))
             c.find(level, f"clocks held down by {', '.join(hit)}: {advice}")
     return c.done(f"clock-event reasons: {', '.join(active)}" if active else "clocks not held down")
 
@@ -383,15 +433,16 @@ def pcie_link(d: Device, p: HealthPolicy) -> Check:
 
 # --- partitions and NVLink ------------------------------------------------------------------------
 def partitions(d: Device, p: HealthPolicy) -> Check:
-    """MIG mode and instances (nvmlDeviceGetMigMode, nvmlDeviceGetMigDeviceHandleByIndex); AMD
-    compute/memory partition modes (amdsmi)."""
+    """MIG mode and instances (nvmlDeviceGetMigMode, nvmlDeviceGetMigDeviceHandleByIndex); AMD compute and
+    memory partition modes (amdsmi_get_gpu_compute_partition, amdsmi_get_gpu_memory_partition)."""
     c = _Check("partitions", "layout", None)
     cap = d.capabilities
-    mig = c.read("capabilities.mig_enabled", cap.mig_enabled)
-    pend = c.read("capabilities.mig_pending_enabled", cap.mig_pending_enabled)
-    mode = cap.compute_partition_mode
-    if mode.ok or mode.status is not Status.NOT_RECORDED:
-        c.read("capabilities.compute_partition_mode", mode)
+    mig, pend, mode, mem_mode = (cap.mig_enabled, cap.mig_pending_enabled, cap.compute_partition_mode,
+                                 cap.memory_partition_mode)
+    for name, r in (("capabilities.mig_enabled", mig), ("capabilities.mig_pending_enabled", pend),
+                    ("capabilities.compute_partition_mode", mode), ("capabilities.memory_partition_mode", mem_mode)):
+        if not _is_unset(r):
+            c.read(name, r)
     c.inputs["partitions"] = len(d.partitions)
     if mig.ok:
         if pend.ok and pend.value != mig.value:
@@ -406,28 +457,34 @@ def partitions(d: Device, p: HealthPolicy) -> Check:
                           + (f" ({', '.join(profiles)})" if profiles else ""))
         return c.done("MIG off")
     if mode.ok:
-        return c.done(f"compute partition mode {mode.value}, {_plural(len(d.partitions), 'partition')}")
-    return c.missing("the partition layout", mig, *([mode] if mode.status is not Status.NOT_RECORDED else []))
+        memory = f", memory partition mode {mem_mode.value}" if mem_mode.ok else ""
+        return c.done(f"compute partition mode {mode.value}{memory}, {_plural(len(d.partitions), 'partition')}")
+    reported = [r for r in (mig, mode) if not _is_unset(r)]
+    return c.missing("the partition layout", *(reported or [mig]))
 
 
-def nvlink(d: Device, p: HealthPolicy) -> Check:
-    """Active NVLink links against the policy's expected count (nvmlDeviceGetNvLinkState)."""
-    c = _Check("nvlink", "links", "DCGM_HEALTH_WATCH_NVLINK (link down; error counters not read here)")
-    r = c.read("capabilities.nvlink_active_links", d.capabilities.nvlink_active_links)
-    if p.expected_nvlink_links is None:
-        links = f"{_plural(int(r.value or 0), 'NVLink link')} active" if r.ok else f"NVLink: {describe(r)}"
-        return c._make(Level.NOT_APPLICABLE, f"{links}; not checked: no expected count in the policy "
-                                             "(expected_nvlink_links)")
+def links(d: Device, p: HealthPolicy) -> Check:
+    """Active GPU-to-GPU links (NVLink: nvmlDeviceGetNvLinkState; xGMI: amdsmi_get_link_metrics) against
+    the policy's expected count."""
+    c = _Check("interconnect", "links", "DCGM_HEALTH_WATCH_NVLINK (link down; error counters not read here)")
+    nv, xgmi = d.capabilities.nvlink_active_links, d.capabilities.xgmi_links
+    r = c.read("capabilities.xgmi_links", xgmi) if xgmi.ok or _is_unset(nv) else c.read(
+        "capabilities.nvlink_active_links", nv)
+    kind = "xGMI" if r is xgmi else "NVLink"
+    if p.expected_links is None:
+        have = f"{_plural(int(r.value or 0), kind + ' link')} active" if r.ok else f"{kind}: {describe(r)}"
+        return c._make(Level.NOT_APPLICABLE, f"{have}; not checked: no expected count in the policy "
+                                             "(expected_links)")
     if not r.ok:
-        return c.missing("how many NVLink links are up", r)
-    if int(r.value or 0) < p.expected_nvlink_links:
-        c.find(Level.WARN, f"{r.value} of {p.expected_nvlink_links} NVLink links active: check the NVLink "
-                           "bridge or baseboard (nvidia-smi nvlink -s)")
-    return c.done(f"{_plural(int(r.value or 0), 'NVLink link')} active")
+        return c.missing(f"how many {kind} links are up", r)
+    if int(r.value or 0) < p.expected_links:
+        c.find(Level.WARN, f"{r.value} of {p.expected_links} {kind} links active: check the bridge or baseboard "
+                           f"({'nvidia-smi nvlink -s' if kind == 'NVLink' else 'amd-smi topology'})")
+    return c.done(f"{_plural(int(r.value or 0), kind + ' link')} active")
 
 
 DEVICE_CHECKS: list[Callable[[Device, HealthPolicy], Check]] = [
     device_lost, vendor_calls, ecc_volatile, ecc_lifetime, ecc_mode, retired_pages, remapped_rows,
-    temperature, throttling, power, pcie_link, partitions, nvlink,
+    temperature, throttling, power, pcie_link, partitions, links,
 ]
 """Every device check, in the order they are reported."""

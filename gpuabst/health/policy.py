@@ -106,7 +106,14 @@ def _bind_names(cls: type) -> type:
 
 
 THERMAL_THROTTLE = ("sw_thermal_slowdown", "hw_thermal_slowdown")
+"""NVML's thermal clock-event reasons (nvmlClocksEventReason*)."""
 HARDWARE_THROTTLE = ("hw_slowdown", "hw_power_brake_slowdown")
+"""NVML's hardware slowdown signals (heat, power supply, external power brake)."""
+AMD_THERMAL_THROTTLE = (
+    "temp_gpu", "temp_core", "temp_mem", "temp_edge", "temp_hotspot", "temp_soc", "temp_vr_gfx", "temp_vr_soc",
+    "temp_vr_mem0", "temp_vr_mem1", "temp_liquid0", "temp_liquid1", "vrhot0", "vrhot1", "prochot_gfx")
+"""The amdgpu driver's thermal and hot-signal throttler bits (as the amdsmi backend names them); its power
+limiters (ppt*, spl, tdc_*, edc_*) cap power like NVML's sw_power_cap and are not problems."""
 
 
 @_bind_names
@@ -123,6 +130,14 @@ class HealthPolicy:
         _number, 85.0, "absolute warn temperature, used only when the device reports no slowdown threshold")
     temperature_fail_c: float = _setting(
         _number, 95.0, "absolute fail temperature, used only when the device reports no slowdown threshold")
+    temperature_hotspot_warn_c: float = _setting(
+        _number, 100.0, "warn at this hotspot (junction) temperature, where the device reports one (amdsmi HOTSPOT)")
+    temperature_hotspot_fail_c: float = _setting(
+        _number, 110.0, "fail at this hotspot (junction) temperature")
+    temperature_memory_warn_c: float = _setting(
+        _number, 90.0, "warn at this memory (HBM/VRAM) temperature, where the device reports one")
+    temperature_memory_fail_c: float = _setting(
+        _number, 95.0, "fail at this memory (HBM/VRAM) temperature")
     ecc_uncorrected_volatile_fail: int | None = _setting(
         _count, 1, "fail at this many uncorrectable ECC errors since the driver loaded (DCGM: any volatile DBE "
         "fails)")
@@ -147,7 +162,7 @@ class HealthPolicy:
     remapped_rows_uncorrected_warn: int | None = _setting(
         _count, 1, "warn at this many rows remapped after uncorrectable errors")
     throttle_warn: tuple[str, ...] = _setting(
-        _names, THERMAL_THROTTLE + HARDWARE_THROTTLE,
+        _names, THERMAL_THROTTLE + HARDWARE_THROTTLE + AMD_THERMAL_THROTTLE,
         "clock-event (throttle) reasons that warn; other reasons (gpu_idle, sw_power_cap...) are reported as ok")
     throttle_fail: tuple[str, ...] = _setting(
         _names, (), "clock-event (throttle) reasons that fail")
@@ -168,8 +183,9 @@ class HealthPolicy:
     expected_devices: int | None = _setting(
         _count, None, "the number of GPUs the node must have; fewer fails ('expected 8, found 7'); null: not "
         "checked")
-    expected_nvlink_links: int | None = _setting(
-        _count, None, "active NVLink links each NVLink GPU must have; fewer warns (null: not checked)")
+    expected_links: int | None = _setting(
+        _count, None, "active GPU-to-GPU links (NVLink or xGMI) each GPU must have; fewer warns (null: not "
+        "checked)")
     backend_failure: Level = _setting(
         _level, Level.WARN, "level when a backend that loaded failed while reading the node")
 
