@@ -23,6 +23,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from gpuabst.errors import BackendError
 from gpuabst.health import DEFAULT_POLICY, HealthPolicy, Level, NodeHealth, evaluate
 from gpuabst.health.checks import walk_readings
+from gpuabst.health.policy import AMD_THERMAL_THROTTLE, HARDWARE_THROTTLE, THERMAL_THROTTLE
 from gpuabst.model import Device, Snapshot
 from gpuabst.reading import Reading, Status
 
@@ -92,6 +93,12 @@ LABELLED: list[tuple[str, str, str, list[tuple[str, str]]]] = [
      [("correctable", "health.remapped_rows_corrected"), ("uncorrectable", "health.remapped_rows_uncorrected")]),
 ]
 HZ_PER_MHZ = 1e6
+
+KNOWN_REASONS: dict[str, tuple[str, ...]] = {
+    "nvidia": ("gpu_idle", "sw_power_cap", *THERMAL_THROTTLE, *HARDWARE_THROTTLE),
+    "amd": AMD_THERMAL_THROTTLE,
+}
+"""Clock-event reasons exported as 0 when inactive, so alerts see the series before it fires."""
 
 ECC: list[tuple[str, str, str]] = [
     ("corrected", "volatile", "health.ecc_corrected_volatile"),
@@ -172,12 +179,11 @@ def metric_families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEF
     reasons = core.GaugeMetricFamily("gpuabst_gpu_clock_event_reason_active",
                                      "1 when this reason holds the clocks down (throttling)",
                                      labels=[*GPU_LABELS, "reason"])
-    known = list(dict.fromkeys([*policy.throttle_warn, *policy.throttle_fail, "gpu_idle", "sw_power_cap"]))
     for d in gpus:
         r = d.health.throttle_reasons
         if r.ok:
             active = list(r.value or [])
-            for reason in dict.fromkeys([*known, *active]):
+            for reason in dict.fromkeys([*KNOWN_REASONS.get(d.vendor, ()), *active]):
                 reasons.add_metric([*gpu_labels(d), reason], 1 if reason in active else 0)
     yield reasons
 
