@@ -185,3 +185,27 @@ def test_html_is_self_contained_and_its_vendor_filter_works_in_a_browser(
     shot = tmp_path / "m.png"
     r = _browse(tmp_path, page.as_uri(), f"--screenshot={shot}")
     assert r.returncode == 0 and shot.stat().st_size > 20_000
+
+
+def test_by_vendor_splits_a_multi_vendor_backend(observations: list) -> None:  # type: ignore[type-arg]
+    m = build_matrix(observations, by_vendor=True)
+    assert m.by == "vendor"
+    for c in m.columns:
+        assert len(c.vendors) <= 1 and c.key.startswith(f"{c.backend}:")
+    by_backend = build_matrix(observations)
+    for c in by_backend.columns:  # the vendor columns of a backend add up to its one column
+        assert sum(v.devices for v in m.columns if v.backend == c.backend) == c.devices
+
+
+def test_live_devices_are_columns_by_fixture(tmp_path: Path) -> None:
+    """A live observation (here a replayed one relabelled) gives one column per device with --by-fixture."""
+    import attrs
+    from synthetic import nvml_fixture
+
+    path = tmp_path / "two.json"
+    fmt.save(nvml_fixture(2), path)
+    (ob,) = observe_fixture(path)
+    live = attrs.evolve(ob, origin="live", fixture_kind=None)
+    m = build_matrix([live], by_fixture=True)
+    assert m.mode == "live" and [c.devices for c in m.columns] == [1, 1]
+    assert all(c.label.startswith("nvml: NVIDIA H100 80GB HBM3 (0000:") for c in m.columns)

@@ -126,7 +126,7 @@ class Matrix:
     columns: list[Column]
     rows: list[Row]
     by: str
-    """``backend`` or ``fixture``."""
+    """``backend``, ``fixture`` or ``vendor`` (backend and device vendor)."""
     mode: str
     """``replay`` or ``live``."""
     fixtures: list[dict[str, Any]]
@@ -186,11 +186,18 @@ def _device_label(d: Device) -> str:
     return f"{name} ({bus})" if bus else str(name)
 
 
-def build_matrix(observations: Sequence[Observation], *, by_fixture: bool = False) -> Matrix:
-    """Columns per backend (or per fixture and backend, or per live device), rows per model field."""
+def build_matrix(observations: Sequence[Observation], *, by_fixture: bool = False, by_vendor: bool = False) -> Matrix:
+    """Columns per backend (or per fixture and backend, or per live device, or per backend and device
+    vendor), rows per model field."""
     groups: dict[str, tuple[Column, list[Device]]] = {}
     for ob in observations:
-        if by_fixture and ob.origin == "live":
+        if by_vendor and not by_fixture:
+            vendors = sorted({d.vendor for d in ob.devices})
+            units = [(f"{ob.backend}:{v}", f"{ob.backend} · {v}", [d for d in ob.devices if d.vendor == v])
+                     for v in vendors]
+            if not units and not any(o.devices for o in observations if o.backend == ob.backend):
+                units = [(f"{ob.backend}:", f"{ob.backend} · no devices", [])]
+        elif by_fixture and ob.origin == "live":
             units = [(f"live:{ob.backend}:{i}", f"{ob.backend}: {_device_label(d)}", [d])
                      for i, d in enumerate(ob.devices)] or [(f"live:{ob.backend}", f"{ob.backend} (live)", [])]
         elif by_fixture:
@@ -212,4 +219,5 @@ def build_matrix(observations: Sequence[Observation], *, by_fixture: bool = Fals
     fixtures = [{"origin": ob.origin, "backend": ob.backend, "kind": ob.fixture_kind, "vendors": ob.vendors,
                  "devices": [_device_label(d) for d in ob.devices], "note": ob.note} for ob in observations]
     mode = "live" if observations and all(ob.origin == "live" for ob in observations) else "replay"
-    return Matrix(columns, rows, "fixture" if by_fixture else "backend", mode, fixtures)
+    by = "fixture" if by_fixture else "vendor" if by_vendor else "backend"
+    return Matrix(columns, rows, by, mode, fixtures)

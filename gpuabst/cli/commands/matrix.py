@@ -22,7 +22,10 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> dic
     common(p)
     p.add_argument("--fixtures-dir", action="append", metavar="DIR", default=None,
                    help="every fixture under DIR (*.json but *.expected.json), each replayed on its own (repeatable)")
-    p.add_argument("--by-fixture", action="store_true", help="one column per fixture (or live device)")
+    by = p.add_mutually_exclusive_group()
+    by.add_argument("--by-fixture", action="store_true", help="one column per fixture (or live device)")
+    by.add_argument("--by-vendor", action="store_true",
+                    help="one column per backend and device vendor (OpenCL on AMD apart from OpenCL on NVIDIA)")
     p.add_argument("--all", action="store_true", help="include non-GPU devices (OpenCL CPU devices)")
     p.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     p.add_argument("--json", action="store_true", help="same as --format json")
@@ -41,7 +44,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts += ["--fixtures-dir", d]
     for b in args.backend or []:
         parts += ["--backend", b]
-    parts += (["--by-fixture"] if args.by_fixture else []) + (["--all"] if args.all else [])
+    parts += (["--by-fixture"] if args.by_fixture else []) + (["--by-vendor"] if args.by_vendor else [])
+    parts += ["--all"] if args.all else []
     parts += ["--format", args.format]
     if args.output:
         parts += ["-o", args.output]
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                            backends=args.backend, call_timeout_s=args.timeout)
     if not observations:
         raise GpuabstError("nothing to show: no backend ran (see `gpuabst backends`), or no fixture was found")
-    m = build_matrix(observations, by_fixture=args.by_fixture)
+    m = build_matrix(observations, by_fixture=args.by_fixture, by_vendor=args.by_vendor)
     if args.format == "markdown":
         text = render.render_markdown(m, command=command_line(args))
     elif args.format == "json":
