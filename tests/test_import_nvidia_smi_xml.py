@@ -223,6 +223,14 @@ def test_masked_ids_are_not_recorded(tmp_path: Path) -> None:
         assert d["pci"]["subsystem_id"] == "0x16c1"
 
 
+def test_reserved_printed_na_keeps_the_total(tmp_path: Path) -> None:
+    path = write(tmp_path, log_xml(gpu_xml().replace("<reserved>512 MiB</reserved>", "<reserved>N/A</reserved>")))
+    [mem] = calls(imp.import_files([str(path)]), "nvmlDeviceGetMemoryInfo")
+    assert mem["args"] == [{"$handle": "gpu0"}] and mem["result"]["total"] == 81559 * MIB
+    [d] = replay(tmp_path, path)
+    assert d["memory"]["total_bytes"] == 81559 * MIB and d["memory"]["reserved_bytes"] is None
+
+
 def test_trimmed_file_is_noted_not_invented(tmp_path: Path) -> None:
     fx = imp.import_files([str(write(tmp_path, log_xml(gpu_xml(), attached=16)))])
     assert calls(fx, "nvmlDeviceGetCount")[0]["result"] == 1

@@ -316,18 +316,20 @@ def _remapped(g: _Gpu) -> Any:
                      g.get("remapped_rows/remapped_row_failure", S.yes_no))
 
 
-def _memory(g: _Gpu, base: ET.Element | None, section: str, *, v2: bool) -> Any:
+def _memory(g: _Gpu, base: ET.Element | None, section: str, *, v2: bool) -> tuple[bool, Any]:
+    """nvmlDeviceGetMemoryInfo: (whether it is the v2 call, its outcome).
+
+    The v2 structure (with ``reserved``) only when nvidia-smi printed all four sizes; otherwise the
+    v1 call with the sizes it printed, so a reserved size printed N/A does not hide the total.
+    """
     vals = {f: g.get(f"{section}/{f}", S.mib_bytes, base) for f in ("total", "used", "free", "reserved")}
-    if v2 and vals["reserved"] is not None:
-        out = S.combine(vals["total"], vals["reserved"], vals["used"], vals["free"])
-        if isinstance(out, list):
-            return struct("c_nvmlMemory_v2_t", version=C.MEMORY_V2, total=out[0], reserved=out[1],
-                          used=out[2], free=out[3])
-        return out
+    if v2 and all(isinstance(v, int) for v in vals.values()):
+        return True, struct("c_nvmlMemory_v2_t", version=C.MEMORY_V2, total=vals["total"],
+                            reserved=vals["reserved"], used=vals["used"], free=vals["free"])
     if vals["total"] is None or isinstance(vals["total"], Unsupported):
-        return vals["total"]
+        return False, vals["total"]
     fields = {f: vals[f] for f in ("total", "used", "free") if isinstance(vals[f], int)}
-    return struct("c_nvmlMemory_t", **fields)
+    return False, struct("c_nvmlMemory_t", **fields)
 
 
 def _write_gpu(w: NvmlWriter, g: _Gpu, masked: list[str], shared_uuids: set[str]) -> None:
@@ -379,9 +381,8 @@ def _write_gpu(w: NvmlWriter, g: _Gpu, masked: list[str], shared_uuids: set[str]
     if isinstance(mig, list) and mig[0] == C.FEATURE_ENABLED:
         _write_mig(w, g, h)
     # --- _with_dynamic ---
-    v2 = g.el.find("fb_memory_usage/reserved") is not None
-    put("nvmlDeviceGetMemoryInfo", *((h, C.MEMORY_V2) if v2 else (h,)),
-        value=_memory(g, None, "fb_memory_usage", v2=True))
+    v2, memory = _memory(g, None, "fb_memory_usage", v2=True)
+    put("nvmlDeviceGetMemoryInfo", *((h, C.MEMORY_V2) if v2 else (h,)), value=memory)
     util = S.combine(g.get("utilization/gpu_util", S.percent), g.get("utilization/memory_util", S.percent))
     put("nvmlDeviceGetUtilizationRates", h,
         value=struct("c_nvmlUtilization_t", gpu=util[0], memory=util[1]) if isinstance(util, list) else util)
@@ -438,7 +439,7 @@ def _write_mig(w: NvmlWriter, g: _Gpu, h: dict[str, str]) -> None:
         w.put("nvmlDeviceGetUUID", mh, value=g.get("uuid", S.name_text, md))
         w.put("nvmlDeviceGetGpuInstanceId", mh, value=g.get("gpu_instance_id", S.integer, md))
         w.put("nvmlDeviceGetComputeInstanceId", mh, value=g.get("compute_instance_id", S.integer, md))
-        w.put("nvmlDeviceGetMemoryInfo", mh, value=_memory(g, md, "fb_memory_usage", v2=False))
+        w.put("nvmlDeviceGetMemoryInfo", mh, value=_memory(g, md, "fb_memory_usage", v2=False)[1])
         attrs: dict[str, Any] = {}
         for field, tag in MIG_ATTRIBUTES:
             v = g.get(f"device_attributes/shared/{tag}", S.integer, md)
