@@ -50,8 +50,8 @@ def test_the_installed_plugin_is_found_and_replays_its_fixture(site: Path) -> No
 
 
 def test_the_plugin_passes_the_contract_suite_with_its_own_tests(site: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--rootdir={PLUGIN}",
-                        f"--confcutdir={PLUGIN}", str(PLUGIN / "tests")],
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "-c", str(PLUGIN / "pyproject.toml"), f"--rootdir={PLUGIN}", f"--confcutdir={PLUGIN}"],
                        capture_output=True, text=True, env=_env(site), timeout=300, cwd=PLUGIN)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert "10 passed" in r.stdout, r.stdout[-2000:]

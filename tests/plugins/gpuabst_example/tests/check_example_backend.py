@@ -1,6 +1,6 @@
 """The example plugin's own tests: what a third-party backend package runs against its fixtures.
 
-Run them with the plugin installed: ``pip install -e . && pytest tests``.
+Run them with the plugin installed: ``pip install -e . && pytest``.
 """
 
 from __future__ import annotations
