@@ -76,7 +76,6 @@ GAUGES: list[tuple[str, str, str, float]] = [
     ("gpuabst_gpu_pcie_link_generation_max", "maximum PCIe link generation", "capabilities.pcie_max_generation", 1),
     ("gpuabst_gpu_pcie_link_width_lanes", "current PCIe link width", "health.pcie_current_width", 1),
     ("gpuabst_gpu_pcie_link_width_max_lanes", "maximum PCIe link width", "capabilities.pcie_max_width", 1),
-    ("gpuabst_gpu_nvlink_active_links", "active NVLink links", "capabilities.nvlink_active_links", 1),
     ("gpuabst_gpu_lost", "1 when the GPU has fallen off the bus", "health.device_lost", 1),
 ]
 
@@ -89,6 +88,8 @@ LABELLED: list[tuple[str, str, str, list[tuple[str, str]]]] = [
       ("memory", "capabilities.max_memory_clock_mhz")]),
     ("gpuabst_gpu_retired_pages", "DRAM pages retired after ECC errors", "cause",
      [("single_bit", "health.retired_pages_single_bit"), ("double_bit", "health.retired_pages_double_bit")]),
+    ("gpuabst_gpu_interconnect_active_links", "active GPU-to-GPU links", "kind",
+     [("nvlink", "capabilities.nvlink_active_links"), ("xgmi", "capabilities.xgmi_links")]),
     ("gpuabst_gpu_remapped_rows", "memory rows remapped after ECC errors", "cause",
      [("correctable", "health.remapped_rows_corrected"), ("uncorrectable", "health.remapped_rows_uncorrected")]),
 ]
