@@ -223,6 +223,22 @@ def test_unreadable_class_skips_the_function(tree: Path) -> None:
     assert sorted(_by_bus(_replay(fx))) == [T.ASPEED_BUS, T.H100_BUS]
 
 
+def test_hostile_listing_in_a_fixture_is_skipped_or_reported(tree: Path) -> None:
+    data = T.record(tree).to_json()
+    calls = data["backends"]["pci"]["calls"]
+    for call in calls:
+        if call["fn"] == "list_devices":
+            call["result"] = ["../../etc", 7, None, *call["result"]]
+    assert sorted(_by_bus(_replay(from_json(data)))) == [T.ASPEED_BUS, T.H100_BUS, T.MI300X_BUS]
+    for call in calls:
+        if call["fn"] == "list_devices":
+            call["result"] = "0000:18:00.0"
+    with Machine([from_json(data)], backends=["pci"]) as m:
+        snap = m.snapshot()
+    (report,) = snap.backends
+    assert snap.devices == [] and not report.available and "not a list" in str(report.error)
+
+
 def test_binding_refuses_paths_outside_the_tree(tree: Path) -> None:
     root = binding.SysfsRoot(tree)
     with pytest.raises(ValueError):

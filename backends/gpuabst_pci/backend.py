@@ -83,8 +83,12 @@ class PciBackend(Backend):
             listing = self.call("list_devices", self.root)
         except CallFailed as f:
             raise BackendUnavailable(_unlistable(self.root.path, f.reading)) from None
+        if not isinstance(listing, list):
+            raise BackendUnavailable(f"list_devices gave {type(listing).__name__}, not a list of PCI addresses")
         out: list[Device] = []
         for bus in listing:
+            if not isinstance(bus, str) or not binding.is_bus_id(bus):
+                continue  # not a PCI function (a replayed fixture can hold anything)
             klass = self._attr(bus, "class", convert=ids.parse_hex)
             if not klass.ok or int(klass.value or 0) >> 16 not in ids.LISTED_CLASSES:
                 continue  # a function whose class cannot be read cannot be told to be a display device

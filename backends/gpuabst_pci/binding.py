@@ -76,6 +76,11 @@ def _check(pattern: re.Pattern[str], value: Any, what: str) -> str:
     return value
 
 
+def is_bus_id(name: str) -> bool:
+    """Whether ``name`` is a PCI function's directory name (``0000:18:00.0``)."""
+    return bool(_BUS_ID.match(name))
+
+
 def _read_text(path: str) -> str:
     with open(path, "rb") as f:
         data = f.read(MAX_ATTR_BYTES)
