@@ -498,6 +498,8 @@ def test_binary_oversized_and_missing_files(tmp_path: Path, monkeypatch: pytest.
         imp.import_files([str(write(tmp_path, bytes(range(256)) * 4, "bin.txt"))])
     with pytest.raises(ImportFormatError, match=r"^nul\.txt: holds NUL bytes"):
         imp.import_files([str(write(tmp_path, GOOD.encode() + b"\x00" * 64, "nul.txt"))])
+    with pytest.raises(ImportFormatError, match=r"^lines\.txt: more than 400000 lines"):
+        imp.import_files([str(write(tmp_path, "x\n" * 400_001, "lines.txt"))])
     monkeypatch.setattr(imp, "MAX_BYTES", 1000)
     with pytest.raises(ImportFormatError, match=r"^big\.txt: larger than"):
         imp.import_files([str(write(tmp_path, GOOD, "big.txt"))])

@@ -44,10 +44,13 @@ from gpuabst_nvml.synth import NvmlWriter, Unsupported
 TOOL = "nvidia-smi -q (text bundle)"
 MAX_BYTES = 16 * 1024 * 1024
 """Largest file accepted (a bundle of one GPU is about 200 KB; an 8-GPU one a few MB)."""
+MAX_LINES = 400_000
+"""Most lines accepted (a one-GPU bundle has about 2,500; ``-q`` prints about 300 per GPU), which
+bounds the memory a file of many short lines can take."""
 MAX_LINE = 1024
 """Longest line accepted inside a ``-q`` log (nvidia-smi's lines are under 200 characters)."""
 MAX_GPUS = 1024
-MAX_NODES = 1_000_000
+MAX_NODES = MAX_LINES
 MAX_MIG_SLOTS = 64
 RULE_MIN = 20
 """A bundle's section rule is a line of at least this many ``#``."""
@@ -124,6 +127,8 @@ class _Bundle:
 
     def __init__(self, name: str, text: str) -> None:
         self.name = name
+        if text.count("\n") > MAX_LINES:
+            raise _Fail(f"more than {MAX_LINES} lines; not an nvidia-smi -q capture")
         lines = text.split("\n")
         sections = _sections(lines)
         self.header: dict[str, str] = {}
