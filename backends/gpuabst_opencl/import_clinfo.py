@@ -227,7 +227,9 @@ def parse(text: str, path: str) -> tuple[Fixture, str]:
     raw_lines = _unfence(text)
     layout = _layout(raw_lines, path)
     lines = _parse_lines(raw_lines, layout)
-    start = next(i for i, ln in enumerate(lines) if ln.key == "Number of platforms")
+    start = next((i for i, ln in enumerate(lines) if ln.key == "Number of platforms"), None)
+    if start is None:
+        raise ImportFormatError(f"{path}: not clinfo output (no readable 'Number of platforms' line)")
     try:
         declared_platforms = _int(lines[start].value)
     except ValueError as e:
@@ -321,5 +323,10 @@ def import_files(paths: Sequence[str]) -> Fixture:
     if len(paths) != 1:
         raise ImportFormatError(f"clinfo: give one clinfo output per fixture (one machine), got {len(paths)} files")
     path = str(paths[0])
-    fixture, _ = parse(_read(path), path)
+    try:
+        fixture, _ = parse(_read(path), path)
+    except ImportFormatError:
+        raise
+    except (ValueError, IndexError, KeyError, RecursionError) as e:  # a layout this parser did not foresee
+        raise ImportFormatError(f"{path}: cannot read this clinfo output: {type(e).__name__}: {e}") from e
     return fixture
