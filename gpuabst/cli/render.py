@@ -42,7 +42,9 @@ def list_text(snap: Snapshot, include_all: bool) -> str:
         lines = ["No GPU found."]
         for r in snap.backends:
             if r.available:
-                lines.append(f"  {r.name}: available, no device")
+                n = r.device_count or 0
+                lines.append(f"  {r.name}: available, " + (f"{n} device{'s' if n != 1 else ''}, none a GPU "
+                                                          "(see --all)" if n else "no device"))
             else:
                 lines.append(f"  {r.name}: {r.reason or r.error}" + (f" ({r.install_hint})" if r.install_hint else ""))
         return "\n".join(lines)
