@@ -147,3 +147,4 @@ def devices_of(fixtures: list[Any], **kwargs: Any) -> list[Device]:
 def backends_of(fixtures: list[Any], **kwargs: Any) -> list[BackendReport]:
     with Machine(fixtures, **kwargs) as m:
         return m.backend_reports()
+

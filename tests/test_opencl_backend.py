@@ -266,3 +266,19 @@ def test_poll_keeps_static_facts_and_makes_no_vendor_call() -> None:
         again = m.poll()
         assert tape.calls_made == before
         assert [d.pci.bus_id.value for d in again.devices] == [d.pci.bus_id.value for d in first.devices]
+
+
+def test_cli_counts_the_pocl_cpu_device_only_with_all(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from gpuabst.cli.main import main
+
+    assert main(["list", "--fixture", str(POCL), "--backend", "opencl"]) == 0
+    out = capsys.readouterr().out
+    assert "No GPU found." in out and "opencl: available, 1 device, none a GPU (see --all)" in out
+    assert main(["list", "--all", "--fixture", str(POCL), "--backend", "opencl"]) == 0
+    out = capsys.readouterr().out
+    assert "pthread-skylake-avx512-Intel(R) Xeon(R) Processor" in out and "[cpu]" in out
+    assert main(["show", "--json", "--fixture", str(POCL), "--backend", "opencl"]) == 0
+    assert '"devices": []' in capsys.readouterr().out
+    fmt.save(S.mixed_fixture(failing_platform=True), tmp_path / "mixed.json")
+    assert main(["backends", "--fixture", str(tmp_path / "mixed.json"), "--backend", "opencl"]) == 0
+    assert "note: platform 1 (Intel(R) OpenCL Graphics): devices could not be listed" in capsys.readouterr().out
