@@ -311,3 +311,12 @@ def test_one_device_id_two_products_told_apart_by_what_amdsmi_reports(market_nam
     g.dicts[("amdsmi_get_gpu_asic_info",)].update(market_name=market_name, device_id="0x66a1",
                                                   target_graphics_version="gfx906")
     assert _devices(amdsmi_fixture([g]))[0].model.value == model
+
+
+@pytest.mark.parametrize("code", [C.RETRY, C.BUSY])
+def test_a_busy_device_is_asked_once_more(code: int) -> None:
+    once = _device(amdsmi_fixture(1), Fault("amdsmi_get_gpu_activity", error={"code": code}, times=1))
+    assert once.health.utilization_gpu_pct.value == 7.0
+    twice = _device(amdsmi_fixture(1), Fault("amdsmi_get_gpu_activity", error={"code": code}, times=2))
+    assert twice.health.utilization_gpu_pct.status is Status.ERROR
+    assert "a later read may succeed" in (twice.health.utilization_gpu_pct.reason or "")
