@@ -228,9 +228,21 @@ def test_serve_command_binds_loopback_by_default_and_stops(tmp_path: Path) -> No
                 break
             time.sleep(0.1)
         assert status == 200 and "gpuabst_gpu_temperature_celsius" in text
+        proc.terminate()  # SIGTERM, as Kubernetes stops a pod
+        assert proc.wait(timeout=10) == 0
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_a_server_that_never_served_closes() -> None:
+    with Machine([nvml_fixture(1)], backends=["nvml"]) as m:
+        server = MetricsServer(HealthCollector(m), "127.0.0.1", 0)
+        port = server.port
+        server.shutdown()
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
 
 
 def test_serve_on_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:

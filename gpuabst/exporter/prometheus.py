@@ -320,6 +320,7 @@ class MetricsServer:
         self.host = host
         self.port = int(self._httpd.server_address[1])
         self._thread: threading.Thread | None = None
+        self._serving = False
 
     @property
     def url(self) -> str:
@@ -355,16 +356,21 @@ class MetricsServer:
 
     def start(self) -> MetricsServer:
         """Serve from a daemon thread; returns self."""
+        self._serving = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="gpuabst-exporter", daemon=True)
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
+        """Serve from this thread until interrupted."""
+        self._serving = True
         self._httpd.serve_forever()
 
     def shutdown(self) -> None:
         """Stop serving and close the socket (waits for the serving thread, at most 5 s)."""
-        self._httpd.shutdown()
+        if self._serving:  # shutdown() waits for a serve loop, so only ask one that ran
+            self._httpd.shutdown()
+            self._serving = False
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -23,11 +24,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
         print(f"gpuabst: serving {server.url}/metrics and {server.url}/healthz", file=sys.stderr, flush=True)
+        previous = signal.signal(signal.SIGTERM, _stop)  # a pod's stop: close the vendor library, exit 0
         try:
             server.serve_forever()
+        except SystemExit as e:
+            if e.code != 0:
+                raise
         finally:
+            signal.signal(signal.SIGTERM, previous)
             server.shutdown()
     return 0
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> dict[str, Callable[..., int]]:
