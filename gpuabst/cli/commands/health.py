@@ -24,7 +24,7 @@ EXIT_UNKNOWN = 5
 EXIT_CODES = {Level.OK: EXIT_OK, Level.WARN: EXIT_WARN, Level.FAIL: EXIT_FAIL, Level.UNKNOWN: EXIT_UNKNOWN}
 """The exit status of ``gpuabst health`` for each level."""
 
-DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_TIMEOUT_S = 5.0
 """health, watch and serve abandon a vendor call after this long unless --timeout says otherwise."""
 
 SCHEMA_VERSION = 1
@@ -123,7 +123,9 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> dic
     p = sub.add_parser("health", help="the verdict on every GPU and the node (exit 0 ok, 3 warn, 4 fail, 5 unknown)",
                        description="Checks every GPU (memory/ECC, retired pages and rows, thermal, power, PCIe, "
                                    "clocks, presence, partitions) and the node. Exit status: 0 all ok, 3 warn, "
-                                   "4 fail, 5 unknown (most severe wins), 1 error, 2 usage.")
+                                   "4 fail, 5 unknown (most severe wins), 1 error, 2 usage. A vendor call is "
+                                   f"abandoned after {DEFAULT_TIMEOUT_S:g} s unless --timeout says otherwise "
+                                   "(0: wait).")
     common(p)
     add_policy_options(p)
     p.add_argument("--json", action="store_true", help="print the versioned JSON document")
