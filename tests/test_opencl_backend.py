@@ -12,7 +12,7 @@ import opencl_synthetic as S
 import pytest
 from gpuabst_opencl import binding, fake_pyopencl
 from gpuabst_opencl import constants as C
-from gpuabst_opencl.backend import OpenClBackend, device_type_of, vendor_of
+from gpuabst_opencl.backend import OpenClBackend, amd_topology_bus_id, device_type_of, vendor_of
 
 from gpuabst.backend import ReplayLibrary
 from gpuabst.fixtures import format as fmt
@@ -282,3 +282,20 @@ def test_cli_counts_the_pocl_cpu_device_only_with_all(capsys: pytest.CaptureFixt
     fmt.save(S.mixed_fixture(failing_platform=True), tmp_path / "mixed.json")
     assert main(["backends", "--fixture", str(tmp_path / "mixed.json"), "--backend", "opencl"]) == 0
     assert "note: platform 1 (Intel(R) OpenCL Graphics): devices could not be listed" in capsys.readouterr().out
+
+
+def test_odd_answers_become_readings_not_a_failed_backend() -> None:
+    fixture = S.mixed_fixture()
+    for call in fixture.backends["opencl"].calls:
+        if call["fn"] == "device_info" and call["args"][1] == "TOPOLOGY_AMD":
+            call["result"] = "not a structure"
+        if call["fn"] == "platform_devices" and call["args"][0] == {"$handle": "p1"}:
+            call["result"] = 7
+    snap = S.snapshot_of([fixture], backends=["opencl"])
+    amd = snap.devices[0]
+    assert amd.pci.bus_id.status is Status.ERROR and "not a structure" in (amd.pci.bus_id.reason or "")
+    assert [d.vendor for d in snap.devices] == ["amd", "nvidia"]
+    assert "device list is not a list" in (snap.backends[0].reason or "")
+    topo = {"type": 2, "bus": 1, "device": 0, "function": 0}
+    with pytest.raises(ValueError, match="not a PCIe topology"):
+        amd_topology_bus_id(topo)

@@ -56,6 +56,14 @@ def _enqueue_supported(v: Any) -> bool:
     return "queue_supported" in names
 
 
+def amd_topology_bus_id(t: Any) -> str:
+    """``0000:c1:00.0`` from a cl_device_topology_amd (domain 0000: AMD's topology has none); raises
+    ValueError for a topology that is not PCIe."""
+    if int(t.get("type", 0)) != C.TOPOLOGY_TYPE_PCIE_AMD:
+        raise ValueError(f"CL_DEVICE_TOPOLOGY_AMD is not a PCIe topology (type {t.get('type')})")
+    return f"0000:{int(t['bus']) & 0xFF:02x}:{int(t['device']) & 0xFF:02x}.{int(t['function']) & 0x7}"
+
+
 def device_type_of(value: Any) -> str:
     """``gpu`` / ``cpu`` / ``accelerator`` / ``custom`` from CL_DEVICE_TYPE; raises ValueError on
     bits the specification does not define."""
@@ -153,7 +161,10 @@ class OpenClBackend(Backend):
         version = self._named(self.read("platform_info", handle, "VERSION", convert=_text), "clGetPlatformInfo",
                               "CL_PLATFORM_VERSION")
         try:
-            devices = list(self.call("platform_devices", handle))
+            devices = self.call("platform_devices", handle)
+            if not isinstance(devices, list):
+                return _Platform(handle, index, name, version, [], missing(
+                    Status.ERROR, self.name, "clGetDeviceIDs", f"device list is not a list: {devices!r:.80}"))
         except CallFailed as f:
             if f.reading.status is Status.NOT_APPLICABLE:  # CL_DEVICE_NOT_FOUND: a platform with no device
                 return _Platform(handle, index, name, version, [])
@@ -286,18 +297,16 @@ class OpenClBackend(Backend):
             tried.append(slot)
         else:
             tried.append(bus)
-        topo = info("TOPOLOGY_AMD")
+        topo = info("TOPOLOGY_AMD", convert=amd_topology_bus_id)
         if topo.ok:
-            t: dict[str, Any] = topo.value or {}
-            if int(t.get("type", 0)) == C.TOPOLOGY_TYPE_PCIE_AMD:
-                return Reading(f"0000:{int(t['bus']) & 0xFF:02x}:{int(t['device']) & 0xFF:02x}."
-                               f"{int(t['function']) & 0x7}", Status.OK, self.name, topo.call)
-            return missing(Status.UNSUPPORTED, self.name, topo.call,
-                           f"CL_DEVICE_TOPOLOGY_AMD is not a PCIe topology (type {t.get('type')})")
+            return topo
         tried.append(topo)
         if device_type != "cpu" and any(r.status is Status.NOT_RECORDED for r in tried):
             nr = next(r for r in tried if r.status is Status.NOT_RECORDED)
             return missing(Status.NOT_RECORDED, self.name, nr.call, "the PCI location is not in the recording")
+        failed = next((r for r in tried if r.status in (Status.ERROR, Status.TIMEOUT, Status.NO_PERMISSION)), None)
+        if failed is not None:  # a query that went wrong says so; it is not "no PCI location"
+            return failed
         listed = [e for e in (C.EXT_PCI_BUS_INFO_KHR, C.EXT_NV_ATTRIBUTES, C.EXT_AMD_ATTRIBUTES) if e in exts]
         answered = [r for r in tried if r.status is not Status.NOT_RECORDED]
         answers = "; ".join(f"{r.call}: {r.reason}" for r in answered)
