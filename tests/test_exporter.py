@@ -256,3 +256,21 @@ def test_serve_on_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in r.stderr
+
+
+def test_prometheus_client_and_yaml_are_imported_lazily_and_missing_client_is_one_line(tmp_path: Path) -> None:
+    code = ("import sys; import gpuabst.health, gpuabst.watch, gpuabst.exporter.prometheus, "
+            "gpuabst.cli.commands.serve, gpuabst.cli.commands.health; "
+            "lazy = ('prometheus_client', 'yaml', 'pynvml', 'amdsmi', 'pyopencl'); "
+            "print(sorted(m for m in lazy if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "[]", r.stderr
+    path = tmp_path / "fx.json"
+    save(nvml_fixture(1), path)
+    blocked = ("import sys; sys.modules['prometheus_client'] = None; sys.modules['prometheus_client.core'] = None; "
+               "from gpuabst.cli.main import main; "
+               f"sys.exit(main(['serve', '--fixture', {str(path)!r}, '--port', '0']))")
+    r = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr == ("gpuabst: error: the Prometheus exporter needs prometheus-client: "
+                        "pip install 'gpuabst[exporter]' (prometheus-client)\n")
