@@ -240,6 +240,8 @@ def parse(text: str, path: str) -> tuple[Fixture, str]:
     attr_end = (dev_heads[0] - 1) if dev_heads else stop
     plat_blocks: list[Block] = []
     for ln in lines[start + 1:attr_end]:
+        if ln.indent > 2:  # continuation rows ("Platform Extensions with Version") and sub-keys
+            continue
         if not plat_blocks or ln.key in plat_blocks[-1].values:
             plat_blocks.append(Block(first_line=ln.number))
         plat_blocks[-1].add(ln)
