@@ -482,3 +482,27 @@ def test_amd_hotspot_memory_partitions_and_xgmi() -> None:
     links = d.check("interconnect.links")
     assert links.level is Level.WARN and links.reason.startswith("7 of 8 xGMI links active")
     assert [c.id for c in d.problems()] == ["interconnect.links"]
+
+
+# --- a GPU on the PCI bus that its driver does not report ------------------------------------------------
+def test_a_gpu_only_the_pci_bus_sees_fails_when_its_driver_reports_others() -> None:
+    fx = nvml_fixture(1)
+    for c in fx.backends["nvml"].calls:
+        if c["fn"] == "nvmlDeviceGetPciInfo":
+            c["result"] = {**c["result"], "busId": "00000000:30:00.0", "bus": 0x30}
+    pci = Path(__file__).resolve().parent.parent / "fixtures" / "pci" / "h100-mi300x-aspeed.json"
+    with Machine([fx, pci]) as m:
+        node = evaluate(m.snapshot())
+    by_bus = {v.bus_id: v for v in node.devices}
+    assert by_bus["0000:30:00.0"].level is Level.OK  # the one NVML reports
+    driverless = by_bus["0000:18:00.0"]  # the H100 sysfs shows and NVML does not
+    lost = driverless.check("presence.device_lost")
+    assert lost.level is Level.FAIL and driverless.level is Level.FAIL
+    assert lost.reason.startswith("the GPU is on the PCI bus (seen by pci) but its driver does not report it, "
+                                  "while it reports 1 other nvidia GPU")
+    # no AMD driver backend reports any GPU here: the MI300X is unknown, not failed
+    amd = next(v for v in node.devices if v.vendor == "amd")
+    assert amd.level is Level.UNKNOWN and amd.check("presence.device_lost").level is Level.UNKNOWN
+    # the BMC's display controller is not a GPU and is left out unless asked
+    assert all(v.vendor != "aspeed" for v in node.devices)
+    assert node.level is Level.FAIL

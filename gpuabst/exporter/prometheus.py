@@ -136,7 +136,7 @@ def metric_families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEF
     build.add_metric([__version__], 1)
     yield build
 
-    gpus = [d for d in snap.devices if d.device_type != "cpu"]
+    gpus = [d for d in snap.devices if d.device_type == "gpu"]
     info = core.GaugeMetricFamily("gpuabst_gpu_info", "identity of each GPU (value 1)",
                                   labels=[*GPU_LABELS, "name", "driver_version", "device_type", "sources"])
     for d in gpus:
@@ -231,7 +231,7 @@ def metric_families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEF
             node_checks.add_metric([c.name, state], 1 if c.level.value == state else 0)
     yield node_checks
     found = core.GaugeMetricFamily("gpuabst_node_gpus", "GPUs found on the node")
-    found.add_metric([], sum(1 for d in gpus if d.device_type == "gpu"))
+    found.add_metric([], len(gpus))
     yield found
     if policy.expected_devices is not None:
         expected = core.GaugeMetricFamily("gpuabst_node_gpus_expected", "GPUs the policy expects on the node")

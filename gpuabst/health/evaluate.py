@@ -6,6 +6,7 @@ from gpuabst.health.checks import DEVICE_CHECKS, _Check
 from gpuabst.health.policy import DEFAULT_POLICY, HealthPolicy
 from gpuabst.health.verdict import Check, DeviceHealth, Level, NodeHealth, worst
 from gpuabst.model import BackendReport, Device, Snapshot
+from gpuabst.reading import UNSET
 
 
 def evaluate_device(device: Device, policy: HealthPolicy = DEFAULT_POLICY) -> DeviceHealth:
@@ -18,6 +19,10 @@ def evaluate_device(device: Device, policy: HealthPolicy = DEFAULT_POLICY) -> De
         except Exception as e:  # a check's own bug must not hide the other verdicts
             name = fn.__name__
             checks.append(Check("internal", name, Level.UNKNOWN, f"the {name} check failed: {type(e).__name__}: {e}"))
+    return _verdict(device, checks)
+
+
+def _verdict(device: Device, checks: list[Check]) -> DeviceHealth:
     counted = [c for c in checks if c.level is not Level.NOT_APPLICABLE]
     level = worst(c.level for c in counted) if counted else Level.UNKNOWN
     if not counted:
@@ -66,10 +71,33 @@ def backend_failures(backends: list[BackendReport], policy: HealthPolicy) -> Che
     return c.done(f"backends reading: {', '.join(c.inputs['available'])}")
 
 
+def _driverless(devices: list[Device], verdicts: list[DeviceHealth]) -> list[DeviceHealth]:
+    """A GPU that only a bus-level backend sees (no driver backend filled ``device_lost``) while the
+    driver reports other GPUs of the same vendor: the driver has lost it, so presence fails."""
+    answering: dict[str, int] = {}
+    for d in devices:
+        if d.health.device_lost.ok:
+            answering[d.vendor] = answering.get(d.vendor, 0) + 1
+    out = []
+    for d, v in zip(devices, verdicts, strict=True):
+        others = answering.get(d.vendor, 0)
+        if d.health.device_lost == UNSET and others and d.device_type == "gpu":
+            c = _Check("presence", "device_lost", "DCGM_HEALTH_WATCH_DRIVER (Xid 79, fallen off the bus)")
+            c.inputs["sources"] = list(d.sources)
+            c.find(Level.FAIL, f"the GPU is on the PCI bus (seen by {', '.join(d.sources) or '?'}) but its driver "
+                               f"does not report it, while it reports {others} other {d.vendor} GPU"
+                               f"{'s' if others != 1 else ''}: check the kernel log, then reset or reseat the GPU")
+            checks = [c.done("") if x.id == "presence.device_lost" else x for x in v.checks]
+            v = _verdict(d, checks)
+        out.append(v)
+    return out
+
+
 def evaluate(snapshot: Snapshot, policy: HealthPolicy = DEFAULT_POLICY, *, include_all: bool = False) -> NodeHealth:
-    """The verdict on every GPU of ``snapshot`` and on the node (``include_all``: CPU devices too)."""
-    devices = [d for d in snapshot.devices if include_all or d.device_type != "cpu"]
-    verdicts = [evaluate_device(d, policy) for d in devices]
+    """The verdict on every GPU of ``snapshot`` and on the node (``include_all``: every device, CPU
+    devices, BMC displays and other accelerators too)."""
+    devices = [d for d in snapshot.devices if include_all or d.device_type == "gpu"]
+    verdicts = _driverless(devices, [evaluate_device(d, policy) for d in devices])
     gpus = sum(1 for d in devices if d.device_type == "gpu")
     node_checks = [device_count(gpus, snapshot.backends, policy), backend_failures(snapshot.backends, policy)]
     levels = [c.level for c in node_checks] + [v.level for v in verdicts]
