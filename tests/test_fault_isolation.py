@@ -242,3 +242,24 @@ def test_successive_recorded_values_are_each_played_once_across_threads() -> Non
             t.join(timeout=30)
     assert len(seen) == 20
     assert sorted(seen)[:4] == [40.0, 50.0, 60.0, 70.0] and seen.count(70.0) == 17
+
+
+def test_machines_in_many_threads_replaying_one_fixture_object_agree() -> None:
+    fx = nvml_fixture(2)
+    with Machine([fx], backends=["nvml"]) as ref:
+        expected = _comparable(ref.snapshot()), _comparable(ref.poll())
+    results: list[Any] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with Machine([fx], backends=["nvml"]) as m:
+            got = _comparable(m.snapshot()), _comparable(m.poll())
+        with lock:
+            results.append(got)
+
+    pool = [threading.Thread(target=worker) for _ in range(6)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=60)
+    assert len(results) == 6 and all(r == expected for r in results)
