@@ -102,6 +102,7 @@ def test_ecc_thresholds_come_from_the_policy() -> None:
                            retired_pages_warn=None)
     d = node_of(fx, lenient).devices[0]
     assert d.check("memory.ecc_volatile").level is Level.OK
+    assert d.check("memory.ecc_volatile").reason == "2 uncorrectable ECC errors since the driver loaded, 0 corrected"
     assert d.check("memory.ecc_lifetime").level is Level.OK
     assert d.level is Level.OK
 

@@ -161,7 +161,8 @@ def ecc_volatile(d: Device, p: HealthPolicy) -> Check:
         c.find(Level.WARN, f"{_plural(int(deferred.value or 0), 'deferred ECC error')} (poisoned data not yet "
                            "consumed): reset the GPU before the next workload")
     corrected = f", {int(cor.value or 0)} corrected" if cor.ok else ""
-    return c.done(f"no uncorrectable ECC error since the driver loaded{corrected}")
+    count = _plural(n, "uncorrectable ECC error") if n else "no uncorrectable ECC error"
+    return c.done(f"{count} since the driver loaded{corrected}")
 
 
 def ecc_lifetime(d: Device, p: HealthPolicy) -> Check:
@@ -176,7 +177,8 @@ def ecc_lifetime(d: Device, p: HealthPolicy) -> Check:
     if p.ecc_uncorrected_aggregate_warn is not None and n >= max(p.ecc_uncorrected_aggregate_warn, 1):
         c.find(Level.WARN, f"{_plural(n, 'uncorrectable ECC error')} over the GPU's lifetime{corrected}: its memory "
                            "has failed before; check its retired pages or remapped rows and watch for new errors")
-    return c.done(f"no uncorrectable ECC error over the GPU's lifetime{corrected}")
+    count = _plural(n, "uncorrectable ECC error") if n else "no uncorrectable ECC error"
+    return c.done(f"{count} over the GPU's lifetime{corrected}")
 
 
 def ecc_mode(d: Device, p: HealthPolicy) -> Check:
