@@ -153,6 +153,24 @@ class _Heads(HTMLParser):
             self.found.append((a["data-col"] or "", a.get("data-vendors") or "", a.get("class") or ""))
 
 
+class _Rows(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "tr" and a.get("data-field"):
+            self.found.append((a["data-field"] or "", a.get("class") or ""))
+
+
+def _rows(dom: str) -> list[tuple[str, str]]:
+    """``(field, class)`` of each field row in the browser's DOM."""
+    parser = _Rows()
+    parser.feed(dom)
+    return parser.found
+
+
 def _column_heads(dom: str) -> list[tuple[str, str, str]]:
     """``(column key, vendors, class)`` of each column head in the browser's DOM."""
     parser = _Heads()
@@ -171,7 +189,7 @@ def test_html_is_self_contained_and_its_vendor_filter_works_in_a_browser(
 
     vendors = {c.key: c.vendors for c in m.columns}
     target = "amd" if any("amd" in v for v in vendors.values()) else next(iter(vendors.values()))[0]
-    r = _browse(tmp_path, f"{page.as_uri()}#vendor={target}", "--dump-dom")
+    r = _browse(tmp_path, f"{page.as_uri()}#vendor={target}&q=temperature", "--dump-dom")
     assert r.returncode == 0, r.stderr[-2000:]
     dom = r.stdout
     assert 'data-ready="yes"' in dom, "the page's script did not run"
@@ -181,6 +199,9 @@ def test_html_is_self_contained_and_its_vendor_filter_works_in_a_browser(
         hidden = "hide-col" in cls.split()
         assert hidden == (target not in vs.split()), (key, vs, cls)
     assert any(target not in vs.split() for _, vs, _ in heads), "the filter should hide some column"
+    rows = _rows(dom)  # the field search (#q=temperature) leaves only temperature rows and their group
+    assert {f for f, cls in rows if "hide-row" not in cls} == {
+        r.field.path for r in m.rows if "temperature" in r.field.path}
 
     shot = tmp_path / "m.png"
     r = _browse(tmp_path, page.as_uri(), f"--screenshot={shot}")

@@ -188,9 +188,14 @@ _JS = """
     document.querySelectorAll('tr.group').forEach(function (g) {
       closed[g.dataset.group] = g.classList.contains('closed');
     });
+    var matches = {};
     document.querySelectorAll('tr.f').forEach(function (tr) {
       var match = !q || tr.dataset.field.toLowerCase().indexOf(q) >= 0;
+      if (match) { matches[tr.dataset.group] = true; }
       tr.classList.toggle('hide-row', !match || closed[tr.dataset.group]);
+    });
+    document.querySelectorAll('tr.group').forEach(function (g) {
+      g.classList.toggle('hide-row', !matches[g.dataset.group]);
     });
     document.querySelectorAll('td.c').forEach(function (td) {
       td.style.visibility = hiddenStatus[td.dataset.status] ? 'hidden' : '';
