@@ -86,6 +86,12 @@ def test_the_contract_catches(changes: dict[str, object], expected: tuple[str, s
     assert expected in _found(_device(**changes))
 
 
+def test_a_reading_must_name_its_own_backend() -> None:
+    d = _device(name=ok("GPU", "nvml", "nvmlDeviceGetName"))
+    assert [(p.check, p.field) for p in check_devices([d], backend="test")] == [("reasons", "name")]
+    assert check_devices([d]) == []  # backend unknown: not checked
+
+
 def test_a_fixture_of_a_backend_that_is_not_installed_fails_replay(tmp_path: Path) -> None:
     fx = nvml_fixture(1)
     data = fx.to_json()

@@ -15,7 +15,8 @@ Each check replays every backend recorded in the fixture on its own (``Machine(b
 - ``units``: bytes and counters are non-negative ints, percentages 0..100, temperatures -40..150 C,
   power 0..5000 W, clocks 0..100000 MHz, used/free memory within the total, PCI ids as lowercase
   ``0x`` hex and bus ids as ``dddd:bb:dd.f``;
-- ``reasons``: every missing value has a reason or the vendor call behind it; every value a source;
+- ``reasons``: every missing value has a reason or the vendor call behind it; every value a source,
+  the backend's own name;
 - ``no_none``: no bare None, NaN, or sentinel string (``""``, ``"N/A"``) anywhere in the model;
 - ``partitions``: each partition names its parent's bus id, indices are unique;
 - ``deterministic``: two replays of one fixture give equal snapshots;
@@ -46,6 +47,8 @@ CHECKS = ("replay", "types", "units", "reasons", "no_none", "partitions", "deter
 _HEX_ID = re.compile(r"^0x[0-9a-f]+$")
 _BUS_ID = re.compile(r"^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 _SENTINELS = {"", "n/a", "na", "none", "null", "nan"}
+CORE_FIELDS = ("model",)
+"""Fields the core fills in after the backend (the model slug, from the catalog or the name)."""
 DYNAMIC_MEMORY = ("memory.used_bytes", "memory.free_bytes", "memory.bar1_used_bytes")
 """Memory fields that change between polls (everything in ``health`` does too)."""
 
@@ -197,6 +200,8 @@ def check_devices(devices: Sequence[Device], *, fixture: str = "<snapshot>", bac
             if not isinstance(r, Reading):
                 add("types", n, path, f"expected a Reading, got {type(r).__name__}")
                 continue
+            if backend != "?" and r.source not in (None, backend) and path not in CORE_FIELDS:
+                add("reasons", n, path, f"source {r.source!r} is not the backend's name {backend!r}")
             if r.ok:
                 if not r.source:
                     add("reasons", n, path, "an ok Reading must name its source backend")
