@@ -230,3 +230,15 @@ def test_live_devices_are_columns_by_fixture(tmp_path: Path) -> None:
     m = build_matrix([live], by_fixture=True)
     assert m.mode == "live" and [c.devices for c in m.columns] == [1, 1]
     assert all(c.label.startswith("nvml: NVIDIA H100 80GB HBM3 (0000:") for c in m.columns)
+
+
+def test_fixture_and_backend_from_the_environment(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GPUABST_FIXTURE", str(FIXTURES / "nvidia" / "a10g.json"))
+    assert main(["matrix", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["mode"] == "replay" and [c["key"] for c in doc["columns"]] == ["nvml"]
+    monkeypatch.delenv("GPUABST_FIXTURE")
+    monkeypatch.setenv("GPUABST_BACKENDS", "nvml")
+    assert main(["matrix", "--fixtures-dir", str(FIXTURES), "--json"]) == 0
+    assert [c["key"] for c in json.loads(capsys.readouterr().out)["columns"]] == ["nvml"]

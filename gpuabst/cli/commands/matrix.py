@@ -61,8 +61,12 @@ def run(args: argparse.Namespace) -> int:
         args.format = "json"
     if args.check and not args.output:
         raise UsageError("--check needs -o FILE: the file to compare with")
-    observations = observe(args.fixture or [], args.fixtures_dir or [], include_all=args.all,
-                           backends=args.backend, call_timeout_s=args.timeout)
+    from gpuabst.machine import fixtures_from_env
+    from gpuabst.registry import wanted_names
+
+    fixtures = args.fixture or ([] if args.fixtures_dir else fixtures_from_env())
+    observations = observe(fixtures, args.fixtures_dir or [], include_all=args.all,
+                           backends=wanted_names(args.backend), call_timeout_s=args.timeout)
     if not observations:
         raise GpuabstError("nothing to show: no backend ran (see `gpuabst backends`), or no fixture was found")
     m = build_matrix(observations, by_fixture=args.by_fixture, by_vendor=args.by_vendor)
