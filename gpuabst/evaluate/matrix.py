@@ -160,13 +160,11 @@ def _cell(devices: Sequence[Device], field: Field, backend: str) -> Cell:
         if counts.get("not_applicable"):
             reasons["the device reports no partitions"] = None
         return Cell(dict(counts), [], list(reasons), example)
+    if field.group == PARTITIONS and not any(d.partitions for d in devices):
+        n = len(devices)
+        return Cell({"not_applicable": n} if n else {}, [], ["no device reports partitions"] if n else [], None)
     for d in devices:
-        readings = readings_of(d, field.path)
-        if field.group == PARTITIONS and not readings:
-            counts["not_applicable"] += 1
-            reasons["the device reports no partitions"] = None
-            continue
-        for r in readings:
+        for r in readings_of(d, field.path):  # partitions.*: one Reading per partition
             st = reading_status(r)
             counts[st] += 1
             if r.source and r.source != backend:

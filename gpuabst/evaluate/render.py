@@ -24,7 +24,9 @@ MAX_CALLS_SHOWN = 3
 def calls_text(cell: Cell, limit: int = MAX_CALLS_SHOWN) -> str:
     """The vendor calls behind a cell, the first few of them."""
     if not cell.calls:
-        return "no vendor call (derived)" if cell.status == "ok" else ""
+        if cell.status != "ok":
+            return ""
+        return f"no vendor call, e.g. {cell.example}" if cell.example else "no vendor call (derived)"
     shown = cell.calls[:limit]
     more = len(cell.calls) - len(shown)
     return ", ".join(shown) + (f" +{more} more" if more > 0 else "")
