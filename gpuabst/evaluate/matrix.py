@@ -137,8 +137,11 @@ class Matrix:
         return [(g, title, [r for r in self.rows if r.field.group == g]) for g, title in GROUPS.items()]
 
     def to_json(self) -> dict[str, Any]:
+        from gpuabst import __version__
+
         return {
-            "schema": "gpuabst.matrix", "schema_version": MATRIX_SCHEMA_VERSION, "mode": self.mode, "by": self.by,
+            "schema": "gpuabst.matrix", "schema_version": MATRIX_SCHEMA_VERSION, "gpuabst_version": __version__,
+            "mode": self.mode, "by": self.by,
             "statuses": {s: {"label": LABELS[s], "description": DESCRIPTIONS[s]} for s in STATUSES},
             "columns": [c.to_json() for c in self.columns],
             "rows": [{"field": r.field.path, "group": r.field.group,
