@@ -4,6 +4,7 @@ and the contract catches each kind of breach it promises to."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FIXTURES
@@ -11,7 +12,7 @@ from synthetic import nvml_fixture
 
 from gpuabst.fixtures import format as fmt
 from gpuabst.model import Capabilities, Device, HealthReadings, MemoryInfo, Partition, PciInfo
-from gpuabst.reading import Status, missing, ok
+from gpuabst.reading import Reading, Status, missing, ok
 from gpuabst.testing.contract import (
     BackendContractTests,
     check_devices,
@@ -34,7 +35,7 @@ def test_backend_meets_the_contract_on_its_own_fixture(path: str) -> None:
     assert not problems, "\n".join(map(str, problems))
 
 
-def _r(value: object) -> object:
+def _r(value: Any) -> Reading[Any]:
     return ok(value, "test", "testCall")
 
 
