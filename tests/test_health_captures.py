@@ -95,7 +95,8 @@ def test_the_same_gpus_under_load_are_still_ok(name: str) -> None:
 @pytest.mark.parametrize(("name", "link"), [
     ("tesla-t4", "gen3 x8, capable of gen3 x16"), ("a10g", "gen1 x8, capable of gen4 x16"),
     ("quadro-p2000-v12", "gen1 x8, capable of gen3 x16"), ("rtx-2080-win", "gen3 x8, capable of gen3 x16"),
-    ("dual-2070-v13", "gen1 x8, capable of gen3 x16"), ("gtx-1070-x2-v9", "gen3 x1, capable of gen3 x16"),
+    ("dual-2070-v13", "gen1 x8, capable of gen3 x16"), ("dual-2080-v13", "gen1 x8, capable of gen3 x16"),
+    ("gtx-1070-x2-v9", "gen3 x1, capable of gen3 x16"),
 ])
 def test_a_narrower_link_than_the_maximum_warns_and_nothing_else_does(name: str, link: str) -> None:
     node = verdict(name)
