@@ -120,3 +120,22 @@ def test_captures_missing_inputs_are_unknown_not_ok(name: str, unknown: str) -> 
     assert node.level is Level.UNKNOWN
     c = node.devices[0].check(unknown)
     assert c.level is Level.UNKNOWN and c.reason.startswith("cannot tell") and "not_recorded" in c.reason
+
+
+ALL_FIXTURES = sorted(p for vendor in ("nvidia", "amd", "opencl", "pci")
+                      for p in (NVIDIA.parent / vendor).glob("*.json") if not p.name.endswith(".expected.json"))
+
+
+@pytest.mark.parametrize("path", ALL_FIXTURES, ids=[f"{p.parent.name}/{p.stem}" for p in ALL_FIXTURES])
+def test_every_fixture_gets_a_verdict_and_every_unknown_says_why(path: Path) -> None:
+    with Machine([path]) as m:
+        snap = m.snapshot()
+        polled = m.poll()
+    for node in (evaluate(snap), evaluate(polled)):
+        for d in node.devices:
+            assert not any(c.system == "internal" for c in d.checks), [c.reason for c in d.checks]
+            for c in d.checks:
+                if c.level is Level.UNKNOWN:
+                    assert c.reason.startswith("cannot tell") or "not read" in c.reason, c.reason
+                if c.level is Level.OK:
+                    assert c.inputs, c.id  # an ok always rests on something that was read
