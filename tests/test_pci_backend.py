@@ -272,6 +272,21 @@ def test_merges_with_nvml_by_bus_id_and_nvml_wins(tree: Path) -> None:
     assert devs[T.ASPEED_BUS].device_type == "display" and devs[T.MI300X_BUS].sources == ["pci"]
 
 
+def test_merges_with_amdsmi_by_bus_id_and_amdsmi_wins(tree: Path) -> None:
+    from amdsmi_synthetic import amdsmi_fixture, mi300x
+
+    merged = _by_bus(_replay(amdsmi_fixture([mi300x(0, bus=0x75)]), T.record(tree), backends=("amdsmi", "pci")))
+    d = merged[T.MI300X_BUS]
+    assert d.sources == ["amdsmi", "pci"] and len(merged) == 3
+    assert d.memory.total_bytes.value == T.MI300X_VRAM and d.memory.total_bytes.source == "amdsmi"
+    assert (d.pci.class_code.value, d.pci.class_code.source) == ("0x120000", "pci")
+    fields = {x.field: x for x in d.disagreements}
+    assert "memory.total_bytes" not in fields  # amdgpu's sysfs and amdsmi agree on the VRAM
+    numa = fields["capabilities.numa_node"]  # the tree says 1, the synthetic amdsmi machine 0
+    assert (numa.kept_source, numa.kept_value, numa.other_source, numa.other_value) == ("amdsmi", 0, "pci", 1)
+    assert d.capabilities.numa_node.value == 0
+
+
 def test_capture_command_records_a_tree_that_replays(tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "captured.json"
