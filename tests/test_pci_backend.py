@@ -239,6 +239,30 @@ def test_hostile_listing_in_a_fixture_is_skipped_or_reported(tree: Path) -> None
     assert snap.devices == [] and not report.available and "not a list" in str(report.error)
 
 
+def _add_virtual_functions(tree: Path, pf: str, vfs: list[str]) -> None:
+    devices = tree / "bus" / "pci" / "devices"
+    for vf in vfs:
+        d = devices / vf
+        d.mkdir()
+        for name in ("vendor", "device", "class", "subsystem_vendor", "subsystem_device", "revision"):
+            (d / name).write_text((devices / pf / name).read_text())
+        os.symlink(f"../{pf}", d / "physfn")
+
+
+def test_sriov_virtual_functions_are_partitions_not_gpus(tree: Path) -> None:
+    vfs = ["0000:18:00.4", "0000:18:00.5"]
+    _add_virtual_functions(tree, T.H100_BUS, vfs)
+    devs = _live(tree)
+    assert sorted(devs) == [T.ASPEED_BUS, T.H100_BUS, T.MI300X_BUS]
+    parts = devs[T.H100_BUS].partitions
+    assert [(p.kind, p.index, p.parent_bus_id) for p in parts] == [("sriov_vf", i, T.H100_BUS) for i in (0, 1)]
+    assert [p.name.value for p in parts] == [f"virtual function {vf}" for vf in vfs]
+    assert devs[T.MI300X_BUS].partitions == []
+    # a virtual function whose physical function is not listed is still reported
+    fx = _edit(T.record(tree), T.H100_BUS, "class", {"error": {"code": "EACCES"}})
+    assert sorted(_by_bus(_replay(fx))) == [T.ASPEED_BUS, *vfs, T.MI300X_BUS]
+
+
 def test_binding_refuses_paths_outside_the_tree(tree: Path) -> None:
     root = binding.SysfsRoot(tree)
     with pytest.raises(ValueError):

@@ -17,7 +17,7 @@ from gpuabst.backend import Backend, CallFailed, ErrorInfo, LibrarySource, Probe
 from gpuabst.errors import BackendUnavailable
 from gpuabst.fixtures.codec import Codec
 from gpuabst.fixtures.tape import Tape
-from gpuabst.model import Capabilities, Device, HealthReadings, MemoryInfo, PciInfo
+from gpuabst.model import Capabilities, Device, HealthReadings, MemoryInfo, Partition, PciInfo
 from gpuabst.pci import hex_id, normalize_bus_id
 from gpuabst.reading import Reading, Status, missing, ok
 from gpuabst_pci import binding, fake_sysfs, ids
@@ -28,6 +28,9 @@ AMDGPU_DRIVER = "amdgpu"
 
 class PciBackend(Backend):
     """Every PCI display controller (class 0x03) and processing accelerator (class 0x12) in sysfs.
+
+    SR-IOV virtual functions (a ``physfn`` link) are not devices of their own: they are listed as
+    ``sriov_vf`` partitions of their physical function, so a vGPU host does not count each slice as a GPU.
 
     ``root``: where sysfs is mounted (default ``$GPUABST_SYSFS_ROOT``, else ``/sys``).
     Its authority is the lowest of the first-party backends: where NVML, amdsmi or OpenCL report a
@@ -85,15 +88,40 @@ class PciBackend(Backend):
             raise BackendUnavailable(_unlistable(self.root.path, f.reading)) from None
         if not isinstance(listing, list):
             raise BackendUnavailable(f"list_devices gave {type(listing).__name__}, not a list of PCI addresses")
-        out: list[Device] = []
+        listed: list[tuple[str, int]] = []
+        virtual: dict[str, list[str]] = {}
         for bus in listing:
             if not isinstance(bus, str) or not binding.is_bus_id(bus):
                 continue  # not a PCI function (a replayed fixture can hold anything)
             klass = self._attr(bus, "class", convert=ids.parse_hex)
             if not klass.ok or int(klass.value or 0) >> 16 not in ids.LISTED_CLASSES:
                 continue  # a function whose class cannot be read cannot be told to be a display device
-            out.append(self._device(len(out), bus, int(klass.value or 0)))
+            parent = self._physical_function(bus)
+            if parent is not None:
+                virtual.setdefault(parent, []).append(bus)
+            listed.append((bus, int(klass.value or 0)))
+        out: list[Device] = []
+        for bus, class_code in listed:
+            parent = next((p for p, vfs in virtual.items() if bus in vfs), None)
+            if parent is not None and any(b == parent for b, _ in listed):
+                continue  # a virtual function is a partition of its listed physical function
+            device = self._device(len(out), bus, class_code)
+            vfs = virtual.get(bus, [])
+            if vfs:
+                device = attrs.evolve(device, partitions=[
+                    Partition(kind="sriov_vf", index=i, parent_bus_id=bus,
+                              name=ok(f"virtual function {vf}", self.name, "read_link:physfn"))
+                    for i, vf in enumerate(vfs)])
+            out.append(device)
         return out
+
+    def _physical_function(self, bus: str) -> str | None:
+        """The bus id of the physical function an SR-IOV virtual function belongs to (its ``physfn``
+        link: NVIDIA vGPU and AMD MxGPU hosts show one VF per slice); None for a physical function."""
+        r = self.read("read_link", self.root, bus, "physfn", device_key=bus)
+        if not r.ok or not isinstance(r.value, str) or not binding.is_bus_id(r.value):
+            return None
+        return r.value
 
     def _poll(self, previous: list[Device]) -> list[Device]:
         """Only the current link speed and width change while the system runs."""
