@@ -47,17 +47,19 @@ def derive_slug(name: str) -> str | None:
 
 
 def model_for(device: Device) -> Reading[str]:
-    """The Akash model slug of a device: from the catalog where it knows the device, else derived."""
-    try:
-        from gpuabst import catalog
-    except ImportError:  # pragma: no cover - the catalog ships with the package
-        catalog = None  # type: ignore[assignment]
+    """The Akash model slug of a GPU: from the catalog where it knows the device, else derived.
+
+    Devices that are not GPUs (OpenCL CPU devices, BMC display controllers) have no model to advertise.
+    """
+    from gpuabst import catalog
+
+    if device.device_type != "gpu":
+        return missing(Status.NOT_APPLICABLE, SOURCE, None, f"a {device.device_type} device has no GPU model")
     why = "no catalog entry"
-    if catalog is not None:
-        entry = catalog.lookup_device(device)
-        if entry is not None:
-            return Reading(entry.model, Status.OK, "catalog", f"catalog:{entry.key}")
-        why = catalog.resolve_device(device).reason or why
+    entry = catalog.lookup_device(device)
+    if entry is not None:
+        return Reading(entry.model, Status.OK, "catalog", f"catalog:{entry.key}")
+    why = catalog.resolve_device(device).reason or why
     if device.name.ok:
         slug = derive_slug(str(device.name.value))
         if slug:
