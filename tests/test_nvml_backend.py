@@ -210,3 +210,13 @@ def test_call_missing_from_the_fixture_is_not_recorded_and_named() -> None:
     v = gpuabst.devices([fx])[0].vbios_version
     assert v.status is Status.NOT_RECORDED
     assert "nvmlDeviceGetVbiosVersion" in (v.reason or "")
+
+
+def test_gpu_lost_before_its_handle_is_reported_lost() -> None:
+    with _machine(nvml_fixture(2)) as m:
+        _tape(m).inject(Fault("nvmlDeviceGetHandleByIndex", match_arg=(0, 1), error={"code": C.GPU_IS_LOST}))
+        devs = m.snapshot().devices
+        again = m.poll().devices
+    assert devs[1].health.device_lost.value is True and devs[1].name.reason == "NVML_ERROR_GPU_IS_LOST"
+    assert again[1].health.device_lost.value is True
+    assert devs[0].health.device_lost.value is False and devs[0].name.ok

@@ -110,7 +110,8 @@ class NvmlBackend(Backend):
         return [self._with_dynamic(d) for d in previous]
 
     def _handle(self, index: int) -> Any:
-        return self.call("nvmlDeviceGetHandleByIndex", index)
+        """nvmlDeviceGetHandleByIndex; a lost GPU is marked lost here too (it stays lost for the session)."""
+        return self.call("nvmlDeviceGetHandleByIndex", index, device_key=index)
 
     def _static(self, index: int) -> Device:
         """Facts read once per session: identity, PCI, capabilities, MIG layout."""
