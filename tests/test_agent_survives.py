@@ -1,0 +1,103 @@
+"""Issue 8, reliability 3: a hung vendor call, a device lost mid-poll and backends that fail to import
+or raise inside: the agent keeps serving, and the exporter's scrape still answers."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from gpuabst_nvml import constants as C
+from synthetic import nvml_fixture
+
+from gpuabst import registry
+from gpuabst.backend import Backend, ErrorInfo, Probe
+from gpuabst.exporter.prometheus import HealthCollector, MetricsServer
+from gpuabst.fixtures.tape import Fault
+from gpuabst.machine import Machine
+from gpuabst.model import Device
+
+parser = pytest.importorskip("prometheus_client.parser")
+
+
+class RaisingBackend(Backend):
+    """A plugin whose device read raises a bug of its own."""
+
+    name = "raising"
+    vendor = "acme"
+    library_module = "acme"
+    library_distribution = "acme"
+    install_hint = "pip install acme"
+
+    @classmethod
+    def import_library(cls) -> Any:
+        return object()
+
+    @classmethod
+    def fake_library(cls, tape: Any) -> Any:
+        return object()
+
+    @classmethod
+    def classify_error(cls, exc: BaseException) -> ErrorInfo | None:
+        return None
+
+    @classmethod
+    def raise_recorded_error(cls, error: dict[str, Any]) -> None:
+        raise RuntimeError(error)
+
+    def _open(self) -> Probe:
+        return Probe(True)
+
+    def _devices(self) -> list[Device]:
+        raise ZeroDivisionError("bug inside a plugin")
+
+
+def _scrape(url: str) -> tuple[int, dict[str, list[Any]]]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            status, text = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read().decode()
+    out: dict[str, list[Any]] = {}
+    if status == 200 and "metrics" in url:
+        for fam in parser.text_string_to_metric_families(text):
+            for s in fam.samples:
+                out.setdefault(s.name, []).append(s)
+    return status, out
+
+
+def test_agent_keeps_serving_through_hangs_lost_gpus_and_broken_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = registry._load_all()
+    broken = registry.BackendEntry("broken", None, "acme-broken", "failed to load acme: ImportError: libacme.so")
+    raising = registry.BackendEntry("raising", RaisingBackend, "acme")
+    monkeypatch.setattr(registry, "_load_all", lambda: (*real, broken, raising))
+    fixture = nvml_fixture(3)
+    with Machine([fixture], backends=["nvml", "broken", "raising"], call_timeout_s=0.2) as m:
+        m.backend_reports()
+        tape = m.library.tapes["nvml"]  # type: ignore[attr-defined]
+        tape.inject(Fault("nvmlDeviceGetPowerUsage", handle="h0", delay_s=2.0))  # hangs on every read
+        server = MetricsServer(HealthCollector(m, min_interval_s=0), "127.0.0.1", 0).start()
+        try:
+            status, first = _scrape(server.url + "/metrics")
+            assert status == 200
+            assert {s.labels["backend"]: s.value for s in first["gpuabst_backend_up"]} == {
+                "nvml": 1.0, "broken": 0.0, "raising": 0.0}
+            hung = [s for s in first["gpuabst_gpu_reading_unavailable"]
+                    if s.labels["index"] == "0" and s.labels["field"] == "health.power_draw_w"]
+            assert [s.labels["status"] for s in hung] == ["timeout"]
+            assert len(first["gpuabst_gpu_power_draw_watts"]) == 2  # the other two GPUs still report power
+
+            # GPU 2 falls off the bus between two scrapes
+            tape.inject(Fault("nvmlDeviceGetTemperatureV", handle="h2", error={"code": C.GPU_IS_LOST}))
+            status, second = _scrape(server.url + "/metrics")
+            assert status == 200
+            lost = {s.labels["index"]: s.value for s in second["gpuabst_gpu_lost"]}
+            assert lost == {"0": 0.0, "1": 0.0, "2": 1.0}
+            assert {s.labels["index"] for s in second["gpuabst_gpu_temperature_celsius"]} == {"0", "1"}
+            status, _ = _scrape(server.url + "/healthz")
+            assert status == 503  # a lost GPU fails the node
+            status, third = _scrape(server.url + "/metrics")
+            assert status == 200 and len(third["gpuabst_gpu_lost"]) == 3
+        finally:
+            server.shutdown()
