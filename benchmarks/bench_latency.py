@@ -1,0 +1,71 @@
+"""What a read costs on the real machine a capture came from: replay with the recorded per-call latency.
+
+    python benchmarks/bench_latency.py FIXTURE [--backend NAME] [--repeat 5]
+
+Prints the snapshot time with and without the recorded latencies, the sum of recorded latencies,
+and, from the recording, what reading devices concurrently could save: the calls are grouped by the
+device handle they name, and the bound is the slowest device's own calls plus the calls that name
+no device (a lower bound on a concurrent read; the backends read devices one after another today).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_snapshot import machine_line  # noqa: E402
+
+from gpuabst.fixtures import format as fmt  # noqa: E402
+from gpuabst.machine import Machine  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("fixture")
+    ap.add_argument("--backend", default=None)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    fixture = fmt.load(args.fixture)
+    name = args.backend or next(iter(fixture.backends))
+    calls = fixture.backends[name].calls
+    recorded = [c for c in calls if c.get("latency_us") is not None]
+    if not recorded:
+        raise SystemExit(f"{args.fixture}: no per-call latency recorded (imported fixtures have none; capture one)")
+    total_us = sum(float(c["latency_us"]) for c in recorded)
+    per_device: dict[str, float] = defaultdict(float)
+    shared = 0.0
+    for c in recorded:
+        tokens = [a["$handle"] for a in c.get("args", []) if isinstance(a, dict) and "$handle" in a]
+        if tokens:
+            per_device[tokens[0]] += float(c["latency_us"])
+        else:
+            shared += float(c["latency_us"])
+    print(f"Machine: {machine_line()}  \nFixture: {args.fixture} ({fixture.provenance.get('kind')}, "
+          f"{fixture.provenance.get('tool')}), backend {name}, {len(calls)} calls\n")
+    for latency in (False, True):
+        samples = []
+        for _ in range(args.repeat):
+            with Machine([fixture], backends=[name], replay_latency=latency) as m:
+                t0 = time.perf_counter()
+                m.snapshot()
+                samples.append(time.perf_counter() - t0)
+        print(f"- snapshot {'with' if latency else 'without'} recorded latency: "
+              f"{statistics.median(samples) * 1000:.2f} ms (median of {args.repeat})")
+    print(f"- sum of recorded call latencies: {total_us / 1000:.2f} ms over {len(recorded)} calls")
+    if per_device:
+        bound = shared + max(per_device.values())
+        print(f"- calls naming no handle: {shared / 1000:.2f} ms; slowest handle's own calls: "
+              f"{max(per_device.values()) / 1000:.2f} ms over {len(per_device)} handles")
+        print(f"- a concurrent read could take at least {bound / 1000:.2f} ms "
+              f"({total_us / bound:.2f}x less than sequential at best)")
+
+
+if __name__ == "__main__":
+    main()
