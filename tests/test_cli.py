@@ -107,3 +107,13 @@ def test_console_script_entry_point_matches_module() -> None:
 
     (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "gpuabst"]
     assert ep.value == "gpuabst.cli.main:main"
+
+
+def test_display_controllers_are_listed_only_with_all() -> None:
+    fixture = str(Path(__file__).resolve().parent.parent / "fixtures/pci/h100-mi300x-aspeed.json")
+    plain = gpuabst("list", "--fixture", fixture).stdout
+    everything = gpuabst("list", "--all", "--fixture", fixture).stdout
+    assert "ASPEED" not in plain and "H100" in plain and "MI300X" in plain
+    assert "ASPEED" in everything and "[display]" in everything
+    doc = json.loads(gpuabst("show", "--json", "--fixture", fixture).stdout)
+    assert sorted(d["device_type"] for d in doc["devices"]) == ["gpu", "gpu"]

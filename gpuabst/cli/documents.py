@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from gpuabst import __version__
-from gpuabst.model import BackendReport, Snapshot
+from gpuabst.model import BackendReport, Device, Snapshot
 from gpuabst.serialize import to_dict
 
 SCHEMA_VERSION = 1
+
+DEFAULT_DEVICE_TYPES = ("gpu", "accelerator")
+"""Shown without ``--all``: OpenCL CPU devices and display controllers (BMC VGA) are not GPUs."""
+
+
+def shown(devices: list[Device], include_all: bool) -> list[Device]:
+    """The devices a command shows: GPUs and accelerators, or everything with ``--all``."""
+    return list(devices) if include_all else [d for d in devices if d.device_type in DEFAULT_DEVICE_TYPES]
 
 
 def _head(kind: str, mode: str, fixtures: list[str]) -> dict[str, Any]:
@@ -21,13 +29,13 @@ def backends_document(reports: list[BackendReport], mode: str, fixtures: list[st
 
 
 def show_document(snap: Snapshot, mode: str, fixtures: list[str], *, include_all: bool = True) -> dict[str, Any]:
-    devices = snap.devices if include_all else [d for d in snap.devices if d.device_type != "cpu"]
+    devices = shown(snap.devices, include_all)
     return {**_head("show", mode, fixtures), "taken_at": snap.taken_at, "backends": to_dict(snap.backends),
             "devices": to_dict(devices)}
 
 
 def list_document(snap: Snapshot, mode: str, fixtures: list[str], *, include_all: bool) -> dict[str, Any]:
-    devices = snap.devices if include_all else [d for d in snap.devices if d.device_type != "cpu"]
+    devices = shown(snap.devices, include_all)
     rows = []
     for d in devices:
         rows.append({"index": d.index, "vendor": d.vendor, "device_type": d.device_type, "name": d.name.value,

@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 
+from gpuabst.cli.documents import shown
 from gpuabst.model import BackendReport, Device, Snapshot
 from gpuabst.reading import Reading
 
@@ -37,7 +38,7 @@ def backends_text(reports: list[BackendReport]) -> str:
 
 
 def list_text(snap: Snapshot, include_all: bool) -> str:
-    devices = [d for d in snap.devices if include_all or d.device_type != "cpu"]
+    devices = shown(snap.devices, include_all)
     if not devices:
         lines = ["No GPU found."]
         for r in snap.backends:
@@ -92,7 +93,7 @@ def device_text(d: Device) -> str:
 
 
 def show_text(snap: Snapshot, include_all: bool) -> str:
-    devices = [d for d in snap.devices if include_all or d.device_type != "cpu"]
+    devices = shown(snap.devices, include_all)
     if not devices:
         return list_text(snap, include_all)
     return "\n\n".join(device_text(d) for d in devices)
