@@ -112,9 +112,11 @@ class Machine:
                 error: str | None = None) -> BackendReport:
         if probe is None:
             return BackendReport(entry.name, False, entry.error, None, error=entry.error)
-        return BackendReport(entry.name, probe.available and error is None, probe.reason or error,
-                             None if probe.available else probe.install_hint, probe.library_version,
-                             probe.driver_version, count, self._replayed_from(entry.name), error)
+        replayed_from = self._replayed_from(entry.name)
+        # installing a library does not help a backend that a replayed fixture simply did not record
+        hint = None if probe.available or (self.mode == "replay" and replayed_from is None) else probe.install_hint
+        return BackendReport(entry.name, probe.available and error is None, probe.reason or error, hint,
+                             probe.library_version, probe.driver_version, count, replayed_from, error)
 
     def backend_reports(self) -> list[BackendReport]:
         """Each backend: available or not, why, and what to install. Never raises."""
