@@ -20,17 +20,17 @@ from __future__ import annotations
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from gpuabst import __version__
 from gpuabst.errors import ImportFormatError
-from gpuabst.fixtures.builder import FixtureBuilder, struct
+from gpuabst.fixtures.builder import FixtureBuilder
 from gpuabst.fixtures.format import Fixture
-from gpuabst.pci import normalize_bus_id
 from gpuabst_nvml import constants as C
+from gpuabst_nvml import smi_record as R
 from gpuabst_nvml import synth as S
-from gpuabst_nvml.synth import NvmlWriter, Unsupported
+from gpuabst_nvml.synth import NvmlWriter
 
 TOOL = "nvidia-smi -q -x"
 MAX_BYTES = 32 * 1024 * 1024
@@ -39,14 +39,6 @@ MAX_DEPTH = 32
 """Deepest element nesting accepted (nvidia-smi nests about 7 levels)."""
 MAX_GPUS = 1024
 
-
-CLOCKS = ((C.CLOCK_GRAPHICS, "graphics_clock"), (C.CLOCK_SM, "sm_clock"), (C.CLOCK_MEM, "mem_clock"))
-THRESHOLDS = ((C.THRESHOLD_SLOWDOWN, "gpu_temp_slow_threshold"),
-              (C.THRESHOLD_SHUTDOWN, "gpu_temp_max_threshold"),
-              (C.THRESHOLD_GPU_MAX, "gpu_temp_max_gpu_threshold"))
-MIG_ATTRIBUTES = (("multiprocessorCount", "multiprocessor_count"), ("sharedCopyEngineCount", "copy_engine_count"),
-                  ("sharedEncoderCount", "encoder_count"), ("sharedDecoderCount", "decoder_count"),
-                  ("sharedOfaCount", "ofa_count"), ("sharedJpegCount", "jpg_count"))
 
 
 class _Fail(Exception):
@@ -164,289 +156,161 @@ def read_log(path: str) -> tuple[ET.Element, str | None]:
 
 # --- one GPU -------------------------------------------------------------------------------------
 
-class _Gpu:
-    """Reads one ``<gpu>`` element; ``get`` parses a value, naming the element in errors."""
+_POWER = ("gpu_power_readings", "power_readings")
+_ECC_PARTS = {part: part for part in R.ECC_PARTS}
 
-    def __init__(self, el: ET.Element, index: int) -> None:
+PATHS: dict[str, str | tuple[str, ...]] = {
+    "pci.bus_id": "pci/pci_bus_id", "pci.domain": "pci/pci_domain", "pci.bus": "pci/pci_bus",
+    "pci.device": "pci/pci_device", "pci.device_id": "pci/pci_device_id",
+    "pci.sub_system_id": "pci/pci_sub_system_id",
+    "ecc_mode.current": "ecc_mode/current_ecc", "ecc_mode.pending": "ecc_mode/pending_ecc",
+    "mig_mode.current": "mig_mode/current_mig", "mig_mode.pending": "mig_mode/pending_mig",
+    "power.min_limit": R.power_paths(_POWER, "min_power_limit"),
+    "power.max_limit": R.power_paths(_POWER, "max_power_limit"),
+    # "Requested Power Limit" (v12+) is nvmlDeviceGetPowerManagementLimit; older files call it power_limit
+    "power.limit": R.power_paths(_POWER, "requested_power_limit", "power_limit"),
+    "power.default_limit": R.power_paths(_POWER, "default_power_limit"),
+    # nvmlDeviceGetPowerUsage is what nvidia-smi printed as power_draw; from 570 as average_power_draw
+    "power.usage": R.power_paths(_POWER, "power_draw", "average_power_draw"),
+    "power.enforced_limit": R.power_paths(_POWER, "enforced_power_limit", "current_power_limit"),
+    "pcie.max_generation": "pci/pci_gpu_link_info/pcie_gen/max_link_gen",
+    "pcie.max_width": "pci/pci_gpu_link_info/link_widths/max_link_width",
+    "pcie.generation": "pci/pci_gpu_link_info/pcie_gen/current_link_gen",
+    "pcie.width": "pci/pci_gpu_link_info/link_widths/current_link_width",
+    "compute_mode": "compute_mode", "persistence_mode": "persistence_mode",
+    **{f"clocks.max.{c}": f"max_clocks/{c}_clock" for c in ("graphics", "sm", "mem")},
+    **{f"clocks.{c}": f"clocks/{c}_clock" for c in ("graphics", "sm", "mem")},
+    **{f"bar1.{f}": f"bar1_memory_usage/{f}" for f in ("total", "used", "free")},
+    **{f"fb.{f}": f"fb_memory_usage/{f}" for f in ("total", "used", "free", "reserved")},
+    "temperature.slowdown": "temperature/gpu_temp_slow_threshold",
+    "temperature.shutdown": "temperature/gpu_temp_max_threshold",
+    "temperature.gpu_max": "temperature/gpu_temp_max_gpu_threshold",
+    "temperature.gpu": "temperature/gpu_temp",
+    "name": "product_name", "uuid": "uuid", "serial": "serial",
+    # board_part_number from v12; before that nvidia-smi printed the board part number as gpu_part_number
+    "board_part_number": ("board_part_number", "gpu_part_number"),
+    "brand": "product_brand", "architecture": "product_architecture", "vbios_version": "vbios_version",
+    "utilization.gpu": "utilization/gpu_util", "utilization.memory": "utilization/memory_util",
+    "remapped_rows": "remapped_rows", "remapped_rows.correctable": "remapped_rows/remapped_row_corr",
+    "remapped_rows.uncorrectable": "remapped_rows/remapped_row_unc",
+    "remapped_rows.pending": "remapped_rows/remapped_row_pending",
+    "remapped_rows.failure": "remapped_rows/remapped_row_failure",
+    "fan_speed": "fan_speed", "performance_state": "performance_state",
+    **R.ecc_paths("ecc_errors", {"volatile": "volatile", "aggregate": "aggregate"}, _ECC_PARTS, "total"),
+    "retired.single_bit.count": "retired_pages/multiple_single_bit_retirement/retired_count",
+    "retired.double_bit.count": "retired_pages/double_bit_retirement/retired_count",
+    # "Pending Page Blacklist" (v10) was renamed "Pending Page Retirement"
+    "retired.pending": ("retired_pages/pending_retirement", "retired_pages/pending_blacklist"),
+    # a MIG device's values, under its <mig_device>
+    "mig.uuid": "uuid", "mig.gpu_instance_id": "gpu_instance_id", "mig.compute_instance_id": "compute_instance_id",
+    "mig.multiprocessorCount": "device_attributes/shared/multiprocessor_count",
+    "mig.sharedCopyEngineCount": "device_attributes/shared/copy_engine_count",
+    "mig.sharedEncoderCount": "device_attributes/shared/encoder_count",
+    "mig.sharedDecoderCount": "device_attributes/shared/decoder_count",
+    "mig.sharedOfaCount": "device_attributes/shared/ofa_count",
+    "mig.sharedJpegCount": "device_attributes/shared/jpg_count",
+}
+"""Logical name (smi_record) -> element path under ``<gpu>``; docs/importers/nvidia-smi-xml.md lists the calls."""
+
+_RETIREMENT_SECTIONS = {C.RETIREMENT_CAUSE_SINGLE_BIT: "multiple_single_bit_retirement",
+                        C.RETIREMENT_CAUSE_DOUBLE_BIT: "double_bit_retirement"}
+_REASON_SECTIONS = (
+    ("clocks_event_reasons", "clocks_event_reason_", "nvmlDeviceGetCurrentClocksEventReasons"),
+    ("clocks_throttle_reasons", "clocks_throttle_reason_", "nvmlDeviceGetCurrentClocksThrottleReasons"))
+
+
+class _Gpu(R.SmiRecord):
+    """Reads one ``<gpu>`` element; a value it cannot parse is an error naming the element."""
+
+    paths = PATHS
+
+    def __init__(self, el: ET.Element, index: int, masked: list[str]) -> None:
+        super().__init__(index, masked)
         self.el = el
-        self.index = index
 
-    def text(self, path: str, base: ET.Element | None = None) -> str | None:
-        node = (self.el if base is None else base).find(path)
+    def _find(self, path: str, base: ET.Element | None = None) -> ET.Element | None:
+        return (self.el if base is None else base).find(path)
+
+    def _has_children(self, node: ET.Element) -> bool:
+        return len(node) > 0
+
+    def _text(self, path: str, base: ET.Element | None = None) -> str | None:
+        node = self._find(path, base)
         if node is None:
             return None
         if len(node):  # has child elements: no scalar value here
             return None
         return node.text or ""
 
-    def get(self, path: str, convert: Callable[[str], Any], base: ET.Element | None = None) -> Any:
+    def _get(self, path: str, convert: Callable[[str], Any], base: ET.Element | None = None) -> Any:
         try:
-            return S.parse(self.text(path, base), convert)
+            return S.parse(self._text(path, base), convert)
         except ValueError as e:
             raise _Fail(f"gpu {self.index} <{path}>: {e}") from None
 
-    def first(self, paths: Sequence[str], convert: Callable[[str], Any]) -> Any:
-        """The first of several element spellings (renamed across schema versions) that exists."""
-        for p in paths:
-            if self.el.find(p) is not None:
-                return self.get(p, convert)
-        return None
+    def error(self, message: str) -> Exception:
+        return _Fail(message)
 
+    def header_bus_id(self) -> str | None:
+        return self.el.get("id")
 
-def _bus_id(g: _Gpu) -> str:
-    text = g.text("pci/pci_bus_id") or g.el.get("id") or ""
-    try:
-        normalize_bus_id(text)
-    except ValueError:
-        raise _Fail(f"gpu {g.index}: no valid PCI bus id (id={text[:40]!r})") from None
-    return text.strip()
+    def bus_id_error(self, text: str) -> Exception:
+        return _Fail(f"gpu {self.index}: no valid PCI bus id (id={text[:40]!r})")
 
+    def memory_info(self) -> tuple[bool, Any]:
+        return self._memory(None, v2=True)
 
-def _pci(g: _Gpu, bus: str, masked: list[str]) -> dict[str, Any]:
-    """nvmlDeviceGetPciInfo: busId, domain/bus/device, pciDeviceId, pciSubSystemId as printed."""
-    fields: dict[str, Any] = {"busId": bus}
-    for field, path in (("domain", "pci/pci_domain"), ("bus", "pci/pci_bus"), ("device", "pci/pci_device")):
-        v = g.get(path, S.hex32)
-        if isinstance(v, int):
-            fields[field] = v
-    for field, path in (("pciDeviceId", "pci/pci_device_id"), ("pciSubSystemId", "pci/pci_sub_system_id")):
-        v = g.get(path, S.hex32)
-        if not isinstance(v, int):
-            continue
-        if v >> 16 == 0:  # a zeroed device part (000000DE): masked by the contributor, not a real id
-            masked.append(f"gpu {g.index} {path.split('/')[-1]} {g.text(path)!r} (zeroed)")
-            continue
-        fields[field] = v
-    return struct("nvmlPciInfo_t", **fields)
+    def mig_memory(self, block: ET.Element) -> Any:
+        return self._memory(block, v2=False)[1]
 
+    def _memory(self, base: ET.Element | None, *, v2: bool) -> tuple[bool, Any]:
+        """nvmlDeviceGetMemoryInfo: (whether it is the v2 call, its outcome).
 
-def _power(g: _Gpu, *names: str) -> Any:
-    for section in ("gpu_power_readings", "power_readings"):
-        for n in names:
-            if g.el.find(f"{section}/{n}") is not None:
-                return g.get(f"{section}/{n}", S.milliwatts)
-    return None
+        The v2 structure (with ``reserved``) only when nvidia-smi printed all four sizes; otherwise the
+        v1 call with the sizes it printed, so a reserved size printed N/A does not hide the total.
+        """
+        vals = {f: self.get(f"fb.{f}", S.mib_bytes, base) for f in ("total", "used", "free", "reserved")}
+        if v2 and all(isinstance(v, int) for v in vals.values()):
+            return True, R.memory_v2(vals["total"], vals["reserved"], vals["used"], vals["free"])
+        return False, R.memory_v1(vals["total"], vals["used"], vals["free"])
 
-
-def _reasons(g: _Gpu) -> tuple[str, Any] | None:
-    """The clocks event (throttle) reason mask, under the NVML call the driver of the capture had."""
-    for section, prefix, fn in (
-            ("clocks_event_reasons", "clocks_event_reason_", "nvmlDeviceGetCurrentClocksEventReasons"),
-            ("clocks_throttle_reasons", "clocks_throttle_reason_",
-             "nvmlDeviceGetCurrentClocksThrottleReasons")):
-        sec = g.el.find(section)
-        if sec is None:
-            continue
-        mask, seen, unsupported = 0, 0, None
-        for child in sec:
-            if not child.tag.startswith(prefix):
+    def clock_reasons(self) -> tuple[str, Any] | None:
+        """The clocks event (throttle) reason mask, under the NVML call the driver of the capture had."""
+        for section, prefix, fn in _REASON_SECTIONS:
+            sec = self.el.find(section)
+            if sec is None:
                 continue
-            state = g.get(".", lambda t: t, base=child)
-            if isinstance(state, Unsupported):
-                unsupported = state
-                continue
-            if state not in ("Active", "Not Active"):
-                if state is None:
-                    continue
-                raise _Fail(f"gpu {g.index} <{section}/{child.tag}>: expected Active or Not Active, "
-                            f"got {state[:40]!r}")
-            seen += 1
-            bit = S.CLOCK_EVENT_BITS.get(child.tag[len(prefix):])
-            if state == "Active":
-                if bit is None:
-                    return None  # an active reason NVML's bits here do not name: leave the mask unrecorded
-                mask |= bit
-        if seen:
-            return fn, mask
-        if unsupported is not None:
-            return fn, unsupported
+            states = ((self._get(".", lambda t: t, child), S.CLOCK_EVENT_BITS.get(child.tag[len(prefix):]),
+                       f"gpu {self.index} <{section}/{child.tag}>") for child in sec if child.tag.startswith(prefix))
+            return fn, R.reason_mask(states, _Fail)
         return None
-    return None
 
-
-def _ecc_total(g: _Gpu, counter: str, corrected: bool) -> Any:
-    """nvmlDeviceGetTotalEccErrors for one (error type, counter) from either ECC layout."""
-    base = g.el.find(f"ecc_errors/{counter}")
-    if base is None:
-        return None
-    if base.find("single_bit") is not None or base.find("double_bit") is not None:  # before v11
-        return g.get(f"ecc_errors/{counter}/{'single_bit' if corrected else 'double_bit'}/total", S.integer)
-    if corrected:
-        names = ["sram_correctable", "dram_correctable"]
-    else:
-        sram = ["sram_uncorrectable"] if base.find("sram_uncorrectable") is not None else [
-            "sram_uncorrectable_parity", "sram_uncorrectable_secded"]
-        names = [*sram, "dram_uncorrectable"]
-    parts = [g.get(f"ecc_errors/{counter}/{n}", S.integer) for n in names]
-    numbers = [p for p in parts if isinstance(p, int)]
-    if numbers:
-        return sum(numbers)  # a part printed N/A (no such memory) counts nothing
-    return next((p for p in parts if isinstance(p, Unsupported)), None)
-
-
-def _retired(g: _Gpu, section: str) -> Any:
-    """nvmlDeviceGetRetiredPages for one cause: the addresses, when they agree with the count."""
-    sec = g.el.find(f"retired_pages/{section}")
-    if sec is None:
-        return None
-    count = g.get(f"retired_pages/{section}/retired_count", S.integer)
-    if not isinstance(count, int):
-        return count
-    addresses: list[int] = []
-    for node in sec.iter():
-        if node.tag in ("retired_page_address", "retired_page_addresses") and not len(node):
-            v = g.get(".", S.hex64, base=node)
-            if isinstance(v, int):
-                addresses.append(v)
-    if len(addresses) == count:
+    def retired_addresses(self, cause: int) -> list[int]:
+        """The ``retired_page_address`` elements of the cause's section."""
+        sec = self.el.find(f"retired_pages/{_RETIREMENT_SECTIONS[cause]}")
+        addresses: list[int] = []
+        for node in sec.iter() if sec is not None else ():
+            if node.tag in ("retired_page_address", "retired_page_addresses") and not len(node):
+                v = self._get(".", S.hex64, base=node)
+                if isinstance(v, int):
+                    addresses.append(v)
         return addresses
-    return None  # the addresses were trimmed or masked: a list cannot be given without inventing it
 
+    def mig_slots(self) -> list[tuple[int, ET.Element]]:
+        """The ``<mig_device>`` elements by index. The profile name (``1g.20gb``) is only in
+        ``nvidia-smi -L``, so a MIG device's nvmlDeviceGetName is not recorded."""
+        slots: list[tuple[int, ET.Element]] = []
+        for pos, md in enumerate(self.el.findall("mig_devices/mig_device")):
+            idx = S.parse(md.findtext("index"), S.integer)
+            slot = idx if isinstance(idx, int) else pos
+            if slot > 64:
+                raise _Fail(f"gpu {self.index} <mig_device> index {slot} is out of range")
+            slots.append((slot, md))
+        return sorted(slots, key=lambda x: x[0])
 
-def _remapped(g: _Gpu) -> Any:
-    """nvmlDeviceGetRemappedRows -> (corrected rows, uncorrected rows, pending, failure)."""
-    node = g.el.find("remapped_rows")
-    if node is None:
-        return None
-    if not len(node):
-        return g.get("remapped_rows", S.integer)  # "N/A" -> unsupported
-    return S.combine(g.get("remapped_rows/remapped_row_corr", S.integer),
-                     g.get("remapped_rows/remapped_row_unc", S.integer),
-                     g.get("remapped_rows/remapped_row_pending", S.yes_no),
-                     g.get("remapped_rows/remapped_row_failure", S.yes_no))
-
-
-def _memory(g: _Gpu, base: ET.Element | None, section: str, *, v2: bool) -> tuple[bool, Any]:
-    """nvmlDeviceGetMemoryInfo: (whether it is the v2 call, its outcome).
-
-    The v2 structure (with ``reserved``) only when nvidia-smi printed all four sizes; otherwise the
-    v1 call with the sizes it printed, so a reserved size printed N/A does not hide the total.
-    """
-    vals = {f: g.get(f"{section}/{f}", S.mib_bytes, base) for f in ("total", "used", "free", "reserved")}
-    if v2 and all(isinstance(v, int) for v in vals.values()):
-        return True, struct("c_nvmlMemory_v2_t", version=C.MEMORY_V2, total=vals["total"],
-                            reserved=vals["reserved"], used=vals["used"], free=vals["free"])
-    if vals["total"] is None or isinstance(vals["total"], Unsupported):
-        return False, vals["total"]
-    fields = {f: vals[f] for f in ("total", "used", "free") if isinstance(vals[f], int)}
-    return False, struct("c_nvmlMemory_t", **fields)
-
-
-def _write_gpu(w: NvmlWriter, g: _Gpu, masked: list[str], shared_uuids: set[str]) -> None:
-    bus = _bus_id(g)
-    h = w.device(g.index)
-    put = w.put
-    # --- _static ---
-    put("nvmlDeviceGetPciInfo", h, value=_pci(g, bus, masked))
-    put("nvmlDeviceGetEccMode", h, value=S.combine(g.get("ecc_mode/current_ecc", S.enabled),
-                                                   g.get("ecc_mode/pending_ecc", S.enabled)))
-    mig = S.combine(g.get("mig_mode/current_mig", S.enabled), g.get("mig_mode/pending_mig", S.enabled))
-    put("nvmlDeviceGetMigMode", h, value=mig)
-    put("nvmlDeviceGetPowerManagementLimitConstraints", h,
-        value=S.combine(_power(g, "min_power_limit"), _power(g, "max_power_limit")))
-    put("nvmlDeviceGetMaxPcieLinkGeneration", h,
-        value=g.get("pci/pci_gpu_link_info/pcie_gen/max_link_gen", S.link_generation))
-    put("nvmlDeviceGetMaxPcieLinkWidth", h,
-        value=g.get("pci/pci_gpu_link_info/link_widths/max_link_width", S.link_width))
-    put("nvmlDeviceGetComputeMode", h, value=g.get("compute_mode", S.compute_mode))
-    put("nvmlDeviceGetPersistenceMode", h, value=g.get("persistence_mode", S.enabled))
-    # "Requested Power Limit" (v12+) is nvmlDeviceGetPowerManagementLimit; older files call it power_limit
-    put("nvmlDeviceGetPowerManagementLimit", h, value=_power(g, "requested_power_limit", "power_limit"))
-    put("nvmlDeviceGetPowerManagementDefaultLimit", h, value=_power(g, "default_power_limit"))
-    for clk, tag in CLOCKS:
-        put("nvmlDeviceGetMaxClockInfo", h, clk, value=g.get(f"max_clocks/{tag}", S.mhz))
-    bar1 = {f: g.get(f"bar1_memory_usage/{f}", S.mib_bytes) for f in ("total", "used", "free")}
-    bar1_all = S.combine(bar1["total"], bar1["used"], bar1["free"])
-    if isinstance(bar1_all, list):
-        put("nvmlDeviceGetBAR1MemoryInfo", h, value=struct("c_nvmlBAR1Memory_t", bar1Total=bar1_all[0],
-                                                           bar1Used=bar1_all[1], bar1Free=bar1_all[2]))
-    else:
-        put("nvmlDeviceGetBAR1MemoryInfo", h, value=bar1_all)
-    for thr, tag in THRESHOLDS:
-        put("nvmlDeviceGetTemperatureThreshold", h, thr, value=g.get(f"temperature/{tag}", S.celsius))
-    put("nvmlDeviceGetName", h, value=g.get("product_name", S.name_text))
-    uuid = g.get("uuid", S.name_text)
-    if isinstance(uuid, str) and uuid in shared_uuids:
-        masked.append(f"gpu {g.index} uuid (the same as another GPU's: masked, so not recorded)")
-    else:
-        put("nvmlDeviceGetUUID", h, value=uuid)
-    put("nvmlDeviceGetSerial", h, value=g.get("serial", S.name_text))
-    # board_part_number from v12; before that nvidia-smi printed the board part number as gpu_part_number
-    part = "board_part_number" if g.el.find("board_part_number") is not None else "gpu_part_number"
-    put("nvmlDeviceGetBoardPartNumber", h, value=g.get(part, S.name_text))
-    brand = g.get("product_brand", S.brand)
-    put("nvmlDeviceGetBrand", h, value=brand)
-    put("nvmlDeviceGetArchitecture", h, value=g.get("product_architecture", S.architecture))
-    put("nvmlDeviceGetVbiosVersion", h, value=g.get("vbios_version", S.version_text))
-    if isinstance(mig, list) and mig[0] == C.FEATURE_ENABLED:
-        _write_mig(w, g, h)
-    # --- _with_dynamic ---
-    v2, memory = _memory(g, None, "fb_memory_usage", v2=True)
-    put("nvmlDeviceGetMemoryInfo", *((h, C.MEMORY_V2) if v2 else (h,)), value=memory)
-    util = S.combine(g.get("utilization/gpu_util", S.percent), g.get("utilization/memory_util", S.percent))
-    put("nvmlDeviceGetUtilizationRates", h,
-        value=struct("c_nvmlUtilization_t", gpu=util[0], memory=util[1]) if isinstance(util, list) else util)
-    reasons = _reasons(g)
-    if reasons is not None:
-        put(reasons[0], h, value=reasons[1])
-    put("nvmlDeviceGetRemappedRows", h, value=_remapped(g))
-    put("nvmlDeviceGetCurrPcieLinkGeneration", h,
-        value=g.get("pci/pci_gpu_link_info/pcie_gen/current_link_gen", S.link_generation))
-    put("nvmlDeviceGetCurrPcieLinkWidth", h,
-        value=g.get("pci/pci_gpu_link_info/link_widths/current_link_width", S.link_width))
-    put("nvmlDeviceGetTemperature", h, C.TEMPERATURE_GPU, value=g.get("temperature/gpu_temp", S.celsius))
-    # nvmlDeviceGetPowerUsage is what nvidia-smi printed as power_draw; from 570 as average_power_draw
-    put("nvmlDeviceGetPowerUsage", h, value=_power(g, "power_draw", "average_power_draw"))
-    put("nvmlDeviceGetEnforcedPowerLimit", h, value=_power(g, "enforced_power_limit", "current_power_limit"))
-    for clk, tag in CLOCKS:
-        put("nvmlDeviceGetClockInfo", h, clk, value=g.get(f"clocks/{tag}", S.mhz))
-    put("nvmlDeviceGetFanSpeed", h, value=g.get("fan_speed", S.percent))
-    put("nvmlDeviceGetPerformanceState", h, value=g.get("performance_state", S.pstate))
-    for et, corrected in ((C.MEMORY_ERROR_CORRECTED, True), (C.MEMORY_ERROR_UNCORRECTED, False)):
-        for ct, counter in ((C.VOLATILE_ECC, "volatile"), (C.AGGREGATE_ECC, "aggregate")):
-            put("nvmlDeviceGetTotalEccErrors", h, et, ct, value=_ecc_total(g, counter, corrected))
-    put("nvmlDeviceGetRetiredPages", h, C.RETIREMENT_CAUSE_SINGLE_BIT,
-        value=_retired(g, "multiple_single_bit_retirement"))
-    put("nvmlDeviceGetRetiredPages", h, C.RETIREMENT_CAUSE_DOUBLE_BIT,
-        value=_retired(g, "double_bit_retirement"))
-    # "Pending Page Blacklist" (v10) was renamed "Pending Page Retirement"
-    pending = "pending_retirement" if g.el.find("retired_pages/pending_retirement") is not None else (
-        "pending_blacklist")
-    put("nvmlDeviceGetRetiredPagesPendingStatus", h, value=g.get(f"retired_pages/{pending}", S.yes_no))
-
-
-def _write_mig(w: NvmlWriter, g: _Gpu, h: dict[str, str]) -> None:
-    """MIG devices: nvmlDeviceGetMaxMigDeviceCount, then per listed slot its handle and values.
-
-    nvidia-smi does not print the maximum count; the slots it listed are recorded, so the count is
-    the highest listed index + 1 (the backend reads the same devices; empty slots beyond are unknown).
-    The profile name (``1g.20gb``) is only in ``nvidia-smi -L``, so nvmlDeviceGetName is not recorded.
-    """
-    devices = g.el.findall("mig_devices/mig_device")
-    slots: list[tuple[int, ET.Element]] = []
-    for pos, md in enumerate(devices):
-        idx = S.parse(md.findtext("index"), S.integer)
-        slot = idx if isinstance(idx, int) else pos
-        if slot > 64:
-            raise _Fail(f"gpu {g.index} <mig_device> index {slot} is out of range")
-        slots.append((slot, md))
-    if not slots:
-        return
-    w.value("nvmlDeviceGetMaxMigDeviceCount", h, value=max(s for s, _ in slots) + 1,
-            note="the highest MIG device index nvidia-smi listed + 1; the real maximum is not printed")
-    for slot, md in sorted(slots, key=lambda x: x[0]):
-        mh = w.mig_device(h, slot)
-        w.put("nvmlDeviceGetUUID", mh, value=g.get("uuid", S.name_text, md))
-        w.put("nvmlDeviceGetGpuInstanceId", mh, value=g.get("gpu_instance_id", S.integer, md))
-        w.put("nvmlDeviceGetComputeInstanceId", mh, value=g.get("compute_instance_id", S.integer, md))
-        w.put("nvmlDeviceGetMemoryInfo", mh, value=_memory(g, md, "fb_memory_usage", v2=False)[1])
-        attrs: dict[str, Any] = {}
-        for field, tag in MIG_ATTRIBUTES:
-            v = g.get(f"device_attributes/shared/{tag}", S.integer, md)
-            if isinstance(v, int):
-                attrs[field] = v
-        if "multiprocessorCount" in attrs:
-            w.value("nvmlDeviceGetAttributes", mh, value=struct("c_nvmlDeviceAttributes", **attrs))
+    def write_mig_identity(self, w: NvmlWriter, mh: dict[str, str], slot: int, block: ET.Element,
+                           parent_name: str | None) -> None:
+        w.put("nvmlDeviceGetUUID", mh, value=self.get("mig.uuid", S.name_text, block))
 
 
 # --- files -> fixture ----------------------------------------------------------------------------
@@ -525,4 +389,4 @@ def _write_log(w: NvmlWriter, root: ET.Element, *, first: bool, masked: list[str
     uuids = [(el.findtext("uuid") or "").strip() for el in gpus]
     shared = {u for u in uuids if u and uuids.count(u) > 1}
     for i, el in enumerate(gpus):
-        _write_gpu(w, _Gpu(el, i), masked, shared)
+        R.write_gpu(w, _Gpu(el, i, masked), shared)
