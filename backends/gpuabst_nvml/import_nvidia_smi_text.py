@@ -34,10 +34,11 @@ from typing import Any
 
 from gpuabst import __version__
 from gpuabst.errors import ImportFormatError
-from gpuabst.fixtures.builder import FixtureBuilder, struct
+from gpuabst.fixtures.builder import FixtureBuilder
 from gpuabst.fixtures.format import Fixture
 from gpuabst.pci import normalize_bus_id
 from gpuabst_nvml import constants as C
+from gpuabst_nvml import smi_record as R
 from gpuabst_nvml import synth as S
 from gpuabst_nvml.synth import NvmlWriter, Unsupported
 
@@ -276,35 +277,7 @@ def _gpu_blocks(root: _Node, section: _Section) -> list[_Node]:
     return gpus
 
 
-# --- reading values ------------------------------------------------------------------------------
-
-class _Gpu:
-    """Reads one GPU block; ``get`` parses a value, naming the line and key in errors."""
-
-    def __init__(self, node: _Node, index: int) -> None:
-        self.node = node
-        self.index = index
-
-    def text(self, path: str, base: _Node | None = None) -> str | None:
-        node = (base or self.node).find(path)
-        return None if node is None or node.value is None else node.value
-
-    def get(self, path: str, convert: Callable[[str], Any], base: _Node | None = None) -> Any:
-        node = (base or self.node).find(path)
-        if node is None or node.value is None:
-            return None
-        try:
-            return S.parse(node.value, convert)
-        except ValueError as e:
-            raise _Fail(f"line {node.line}: {path}: {e}") from None
-
-    def first(self, paths: tuple[str, ...], convert: Callable[[str], Any], base: _Node | None = None) -> Any:
-        """The first of ``paths`` that is printed (an older or newer name of the same value)."""
-        for p in paths:
-            if (base or self.node).find(p) is not None:
-                return self.get(p, convert, base)
-        return None
-
+# --- the values at the top of a log --------------------------------------------------------------
 
 def _driver_text(text: str) -> str:
     """A driver version as printed, less any trailing remark (``610.10 (deprecated)``)."""
@@ -449,57 +422,67 @@ def _csv(sec: _Section, notes: list[str]) -> list[dict[str, str]]:
     return rows
 
 
-# --- one GPU's calls -----------------------------------------------------------------------------
+# --- one GPU: smi_record reads it by logical name and writes its calls ---------------------------
 
-def _bus_id(g: _Gpu) -> str:
-    text = g.text("PCI/Bus Id") or g.node.value or ""
-    try:
-        normalize_bus_id(text)
-    except ValueError:
-        raise _Fail(f"line {g.node.line}: GPU {g.index}: no valid PCI bus id ({text[:40]!r})") from None
-    return text.strip()
+_POWER = ("GPU Power Readings", "Power Readings")
+_ECC_PARTS = {
+    "single_bit": "Single Bit", "double_bit": "Double Bit", "sram_correctable": "SRAM Correctable",
+    "dram_correctable": "DRAM Correctable", "sram_uncorrectable": "SRAM Uncorrectable",
+    "sram_uncorrectable_parity": "SRAM Uncorrectable Parity",
+    "sram_uncorrectable_secded": "SRAM Uncorrectable SEC-DED", "dram_uncorrectable": "DRAM Uncorrectable"}
+_CLOCK_NAMES = {"graphics": "Graphics", "sm": "SM", "mem": "Memory"}
 
-
-def _pci(g: _Gpu, bus: str, masked: list[str]) -> dict[str, Any]:
-    """nvmlDeviceGetPciInfo: busId, domain/bus/device, pciDeviceId, pciSubSystemId as printed."""
-    fields: dict[str, Any] = {"busId": bus}
-    for field, path in (("domain", "PCI/Domain"), ("bus", "PCI/Bus"), ("device", "PCI/Device")):
-        v = g.get(path, S.hex32)
-        if isinstance(v, int):
-            fields[field] = v
-    for field, path in (("pciDeviceId", "PCI/Device Id"), ("pciSubSystemId", "PCI/Sub System Id")):
-        v = g.get(path, S.hex32)
-        if not isinstance(v, int):
-            continue
-        if v >> 16 == 0:  # a zeroed device part (0x000010DE): masked by the contributor, not a real id
-            masked.append(f"GPU {g.index} {path.split('/')[-1]} {g.text(path)!r} (zeroed)")
-            continue
-        fields[field] = v
-    return struct("nvmlPciInfo_t", **fields)
-
-
-_POWER_SECTIONS = ("GPU Power Readings", "Power Readings")
-
-
-def _power(g: _Gpu, *names: str) -> Any:
-    """A power value in mW from the first of ``names`` printed (old and new section names)."""
-    for section in _POWER_SECTIONS:
-        for n in names:
-            if g.node.find(f"{section}/{n}") is not None:
-                return g.get(f"{section}/{n}", S.milliwatts)
-    return None
-
-
-def _power_usage(g: _Gpu) -> Any:
-    """nvmlDeviceGetPowerUsage: "Power Draw" before 570; from 570 the average draw, or the
-    instantaneous one where the average is N/A. NVML documents that this call returns the 1 s
-    average on Ampere (except GA100) and newer, and instantaneous power on GA100 and older, which
-    is where nvidia-smi prints the average as N/A; the bundles' --query-gpu ``power.draw`` agrees
-    (the average on H100, the instantaneous draw on a Turing GeForce)."""
-    outcomes = [_power(g, n) for n in ("Power Draw", "Average Power Draw", "Instantaneous Power Draw")]
-    value = next((o for o in outcomes if isinstance(o, int)), None)
-    return value if value is not None else next((o for o in outcomes if o is not None), None)
-
+PATHS: dict[str, str | tuple[str, ...]] = {
+    "pci.bus_id": "PCI/Bus Id", "pci.domain": "PCI/Domain", "pci.bus": "PCI/Bus", "pci.device": "PCI/Device",
+    "pci.device_id": "PCI/Device Id", "pci.sub_system_id": "PCI/Sub System Id",
+    "ecc_mode.current": "ECC Mode/Current", "ecc_mode.pending": "ECC Mode/Pending",
+    "mig_mode.current": "MIG Mode/Current", "mig_mode.pending": "MIG Mode/Pending",
+    "power.min_limit": R.power_paths(_POWER, "Min Power Limit"),
+    "power.max_limit": R.power_paths(_POWER, "Max Power Limit"),
+    # "Requested Power Limit" (535+) is nvmlDeviceGetPowerManagementLimit; older drivers print "Power Limit"
+    "power.limit": R.power_paths(_POWER, "Requested Power Limit", "Power Limit"),
+    "power.default_limit": R.power_paths(_POWER, "Default Power Limit"),
+    "power.enforced_limit": R.power_paths(_POWER, "Current Power Limit", "Enforced Power Limit"),
+    "power.draw": R.power_paths(_POWER, "Power Draw"),
+    "power.average_draw": R.power_paths(_POWER, "Average Power Draw"),
+    "power.instant_draw": R.power_paths(_POWER, "Instantaneous Power Draw"),
+    "pcie.max_generation": "PCI/GPU Link Info/PCIe Generation/Max",
+    "pcie.max_width": "PCI/GPU Link Info/Link Width/Max",
+    "pcie.generation": "PCI/GPU Link Info/PCIe Generation/Current",
+    "pcie.width": "PCI/GPU Link Info/Link Width/Current",
+    "compute_mode": "Compute Mode", "persistence_mode": "Persistence Mode",
+    **{f"clocks.max.{c}": f"Max Clocks/{name}" for c, name in _CLOCK_NAMES.items()},
+    **{f"clocks.{c}": f"Clocks/{name}" for c, name in _CLOCK_NAMES.items()},
+    **{f"bar1.{f.lower()}": f"BAR1 Memory Usage/{f}" for f in ("Total", "Used", "Free")},
+    # absolute thresholds only: the "T.Limit" lines of 550+ are offsets from T.Limit, not what
+    # nvmlDeviceGetTemperatureThreshold returns, so they are not recorded
+    "temperature.slowdown": "Temperature/GPU Slowdown Temp",
+    "temperature.shutdown": "Temperature/GPU Shutdown Temp",
+    "temperature.gpu_max": "Temperature/GPU Max Operating Temp",
+    "temperature.gpu": "Temperature/GPU Current Temp",
+    "name": "Product Name", "uuid": "GPU UUID", "serial": "Serial Number",
+    "board_part_number": ("Board Part Number", "GPU Part Number"),
+    "brand": "Product Brand", "architecture": "Product Architecture", "vbios_version": "VBIOS Version",
+    "utilization.gpu": "Utilization/GPU", "utilization.memory": "Utilization/Memory",
+    "remapped_rows": "Remapped Rows", "remapped_rows.correctable": "Remapped Rows/Correctable Error",
+    "remapped_rows.uncorrectable": "Remapped Rows/Uncorrectable Error",
+    "remapped_rows.pending": "Remapped Rows/Pending",
+    "remapped_rows.failure": "Remapped Rows/Remapping Failure Occurred",
+    "fan_speed": "Fan Speed", "performance_state": "Performance State",
+    **R.ecc_paths("ECC Errors", {"volatile": "Volatile", "aggregate": "Aggregate"}, _ECC_PARTS, "Total"),
+    "retired.single_bit.count": "Retired Pages/Single Bit ECC",
+    "retired.double_bit.count": "Retired Pages/Double Bit ECC",
+    "retired.pending": ("Retired Pages/Pending Page Blacklist", "Retired Pages/Pending"),
+    # a MIG device's values, under its MIG Device block
+    "mig.gpu_instance_id": "GPU Instance ID", "mig.compute_instance_id": "Compute Instance ID",
+    "mig.multiprocessorCount": "Device Attributes/Shared/Multiprocessor count",
+    "mig.sharedCopyEngineCount": "Device Attributes/Shared/Copy Engine count",
+    "mig.sharedEncoderCount": "Device Attributes/Shared/Encoder count",
+    "mig.sharedDecoderCount": "Device Attributes/Shared/Decoder count",
+    "mig.sharedOfaCount": "Device Attributes/Shared/OFA count",
+    "mig.sharedJpegCount": "Device Attributes/Shared/JPG count",
+}
+"""Logical name (smi_record) -> key path in a GPU block; docs/importers/nvidia-smi-text.md lists the calls."""
 
 _REASON_BITS: dict[str, int] = {
     "idle": 0x1, "applications clocks setting": 0x2, "sw power cap": 0x4, "hw slowdown": 0x8,
@@ -509,250 +492,138 @@ _REASON_BITS: dict[str, int] = {
 """``Clocks Event Reasons`` lines as nvidia-smi prints them -> the NVML reason bit."""
 
 
-def _reasons(g: _Gpu) -> tuple[str, Any] | None:
-    """The clocks event (throttle) reason mask, under the NVML call the driver of the capture had."""
-    for section, fn in (("Clocks Event Reasons", "nvmlDeviceGetCurrentClocksEventReasons"),
-                        ("Clocks Throttle Reasons", "nvmlDeviceGetCurrentClocksThrottleReasons")):
-        sec = g.node.find(section)
-        if sec is None:
-            continue
-        if sec.value:  # the whole section printed as one sentinel
-            return fn, g.get(section, S.integer)
-        mask, seen, unsupported = 0, 0, None
-        for child in sec.walk():
-            state = child.value
-            if state is None:
+class _Gpu(R.SmiRecord):
+    """Reads one GPU block (with what the bundle's other sections add); errors name the line and key."""
+
+    paths = PATHS
+    label = "GPU"
+    uuid_label = "UUID"
+
+    def __init__(self, node: _Node, index: int, masked: list[str], extras: _Extras,
+                 retired: dict[str, dict[int, list[int]]]) -> None:
+        super().__init__(index, masked)
+        self.node = node
+        self.extras = extras
+        self.retired = retired
+        """Normalised bus id -> cause -> addresses, from this phase's ``--query-retired-pages``."""
+
+    def _find(self, path: str, base: _Node | None = None) -> _Node | None:
+        return (self.node if base is None else base).find(path)
+
+    def _has_children(self, node: _Node) -> bool:
+        return bool(node.children)
+
+    def _text(self, path: str) -> str | None:
+        node = self.node.find(path)
+        return None if node is None or node.value is None else node.value
+
+    def _get(self, path: str, convert: Callable[[str], Any], base: _Node | None = None) -> Any:
+        node = (self.node if base is None else base).find(path)
+        if node is None or node.value is None:
+            return None
+        try:
+            return S.parse(node.value, convert)
+        except ValueError as e:
+            raise _Fail(f"line {node.line}: {path}: {e}") from None
+
+    def error(self, message: str) -> Exception:
+        return _Fail(message)
+
+    def header_bus_id(self) -> str | None:
+        return self.node.value
+
+    def bus_id_error(self, text: str) -> Exception:
+        return _Fail(f"line {self.node.line}: GPU {self.index}: no valid PCI bus id ({text[:40]!r})")
+
+    def compute_capability(self) -> Any:
+        """From the bundle's ``--query-gpu`` CSV (``compute_cap``)."""
+        return self.extras.compute_cap.get(normalize_bus_id(self.bus))
+
+    def nvlink_states(self) -> Any:
+        """From the bundle's ``nvidia-smi nvlink -s``."""
+        return self.extras.nvlink.get(self.index)
+
+    def memory_info(self) -> tuple[bool, Any]:
+        v2 = self.node.find("FB Memory Usage/Reserved") is not None
+        return v2, self._memory(None, "FB Memory Usage", v2=True)
+
+    def mig_memory(self, block: _Node) -> Any:
+        section = "Shared FB Memory Usage" if block.find("Shared FB Memory Usage") is not None else "FB Memory Usage"
+        return self._memory(block, section, v2=False)
+
+    def _memory(self, base: _Node | None, section: str, *, v2: bool) -> Any:
+        """The v2 structure when a Reserved size is printed (v2), else the v1 one with the sizes printed."""
+        total, used, free, reserved = (self._get(f"{section}/{f}", S.mib_bytes, base)
+                                       for f in ("Total", "Used", "Free", "Reserved"))
+        if v2 and reserved is not None:
+            out = S.combine(total, reserved, used, free)
+            return R.memory_v2(*out) if isinstance(out, list) else out
+        return R.memory_v1(total, used, free)
+
+    def power_usage(self) -> Any:
+        """nvmlDeviceGetPowerUsage: "Power Draw" before 570; from 570 the average draw, or the
+        instantaneous one where the average is N/A. NVML documents that this call returns the 1 s
+        average on Ampere (except GA100) and newer, and instantaneous power on GA100 and older, which
+        is where nvidia-smi prints the average as N/A; the bundles' --query-gpu ``power.draw`` agrees
+        (the average on H100, the instantaneous draw on a Turing GeForce)."""
+        outcomes = [self.get(n, S.milliwatts) for n in ("power.draw", "power.average_draw", "power.instant_draw")]
+        value = next((o for o in outcomes if isinstance(o, int)), None)
+        return value if value is not None else next((o for o in outcomes if o is not None), None)
+
+    def clock_reasons(self) -> tuple[str, Any] | None:
+        """The clocks event (throttle) reason mask, under the NVML call the driver of the capture had."""
+        for section, fn in (("Clocks Event Reasons", "nvmlDeviceGetCurrentClocksEventReasons"),
+                            ("Clocks Throttle Reasons", "nvmlDeviceGetCurrentClocksThrottleReasons")):
+            sec = self.node.find(section)
+            if sec is None:
                 continue
-            try:
-                parsed = S.parse(state, lambda t: t)
-            except ValueError as e:
-                raise _Fail(f"line {child.line}: {section}/{child.key}: {e}") from None
-            if isinstance(parsed, Unsupported):
-                unsupported = parsed
-                continue
-            if parsed is None:
-                continue
-            if parsed not in ("Active", "Not Active"):
-                raise _Fail(f"line {child.line}: {section}/{child.key}: expected Active or Not Active, "
-                            f"got {parsed[:40]!r}")
-            seen += 1
-            bit = _REASON_BITS.get(child.key.lower())
-            if parsed == "Active":
-                if bit is None:
-                    return None  # an active reason NVML's bits here do not name: leave the mask unrecorded
-                mask |= bit
-        if seen:
-            return fn, mask
-        if unsupported is not None:
-            return fn, unsupported
+            if sec.value:  # the whole section printed as one sentinel
+                return fn, self._get(section, S.integer)
+            states = ((_state(section, child), _REASON_BITS.get(child.key.lower()),
+                       f"line {child.line}: {section}/{child.key}") for child in sec.walk() if child.value is not None)
+            return fn, R.reason_mask(states, _Fail)
         return None
-    return None
 
+    def retired_addresses(self, cause: int) -> list[int]:
+        """From the phase's ``--query-retired-pages`` CSV."""
+        return self.retired.get(normalize_bus_id(self.bus), {}).get(cause, [])
 
-def _ecc_total(g: _Gpu, counter: str, corrected: bool) -> Any:
-    """nvmlDeviceGetTotalEccErrors for one (error type, counter), from either ECC layout.
+    def mig_slots(self) -> list[tuple[int, _Node | None]]:
+        """The MIG devices ``-q`` printed (index, instance ids, attributes, memory) and ``-L`` listed."""
+        blocks = self.node.findall("MIG Device")
+        group = self.node.find("MIG Devices")
+        if group is not None:
+            blocks += group.findall("MIG Device")
+        slots: dict[int, _Node | None] = dict.fromkeys(self.extras.mig.get(self.index, {}))
+        for pos, md in enumerate(blocks):
+            idx = self._get("Index", S.integer, md)
+            slot = idx if isinstance(idx, int) else pos
+            if slot >= MAX_MIG_SLOTS:
+                raise _Fail(f"line {md.line}: MIG device index {slot} is out of range")
+            slots[slot] = md
+        return [(slot, slots[slot]) for slot in sorted(slots)]
 
-    Before driver 470 ``-q`` printed Single Bit / Double Bit blocks with a Total line; since then
-    SRAM and DRAM counts (SRAM uncorrectable split into Parity and SEC-DED from 590), whose sum is
-    the total NVML gives.
-    """
-    base = g.node.find(f"ECC Errors/{counter}")
-    if base is None:
-        return None
-    path = f"ECC Errors/{counter}"
-    if base.find("Single Bit") is not None or base.find("Double Bit") is not None:
-        return g.get(f"{path}/{'Single Bit' if corrected else 'Double Bit'}/Total", S.integer)
-    if corrected:
-        names = ["SRAM Correctable", "DRAM Correctable"]
-    else:
-        names = ["SRAM Uncorrectable"] if base.find("SRAM Uncorrectable") is not None else [
-            "SRAM Uncorrectable Parity", "SRAM Uncorrectable SEC-DED"]
-        names.append("DRAM Uncorrectable")
-    parts = [g.get(f"{path}/{n}", S.integer) for n in names]
-    numbers = [p for p in parts if isinstance(p, int)]
-    if numbers:
-        return sum(numbers)  # a part printed N/A (no such memory) counts nothing
-    return next((p for p in parts if isinstance(p, Unsupported)), None)
-
-
-def _retired(g: _Gpu, key: str, cause: int, addresses: dict[int, list[int]]) -> Any:
-    """nvmlDeviceGetRetiredPages for one cause: the addresses, when they agree with the count."""
-    count = g.get(f"Retired Pages/{key}", S.integer)
-    if not isinstance(count, int):
-        return count
-    listed = addresses.get(cause, [])
-    if len(listed) == count:
-        return listed
-    return None  # the addresses were not listed (or masked): a list cannot be given without inventing it
-
-
-def _remapped(g: _Gpu) -> Any:
-    """nvmlDeviceGetRemappedRows -> (corrected rows, uncorrected rows, pending, failure)."""
-    node = g.node.find("Remapped Rows")
-    if node is None:
-        return None
-    if not node.children:
-        return g.get("Remapped Rows", S.integer)  # "N/A" -> unsupported
-    return S.combine(g.get("Remapped Rows/Correctable Error", S.integer),
-                     g.get("Remapped Rows/Uncorrectable Error", S.integer),
-                     g.get("Remapped Rows/Pending", S.yes_no),
-                     g.get("Remapped Rows/Remapping Failure Occurred", S.yes_no))
-
-
-def _memory(g: _Gpu, base: _Node | None, section: str, *, v2: bool) -> Any:
-    vals = {f: g.get(f"{section}/{f}", S.mib_bytes, base) for f in ("Total", "Used", "Free", "Reserved")}
-    if v2 and vals["Reserved"] is not None:
-        out = S.combine(vals["Total"], vals["Reserved"], vals["Used"], vals["Free"])
-        if isinstance(out, list):
-            return struct("c_nvmlMemory_v2_t", version=C.MEMORY_V2, total=out[0], reserved=out[1], used=out[2],
-                          free=out[3])
-        return out
-    if vals["Total"] is None or isinstance(vals["Total"], Unsupported):
-        return vals["Total"]
-    fields = {f.lower(): vals[f] for f in ("Total", "Used", "Free") if isinstance(vals[f], int)}
-    return struct("c_nvmlMemory_t", **fields)
-
-
-def _write_gpu(w: NvmlWriter, g: _Gpu, extras: _Extras, retired: dict[str, dict[int, list[int]]],
-               masked: list[str], shared_uuids: set[str]) -> None:
-    bus = _bus_id(g)
-    key = normalize_bus_id(bus)
-    h = w.device(g.index)
-    put = w.put
-    # --- NvmlBackend._static ---
-    put("nvmlDeviceGetPciInfo", h, value=_pci(g, bus, masked))
-    put("nvmlDeviceGetEccMode", h, value=S.combine(g.get("ECC Mode/Current", S.enabled),
-                                                   g.get("ECC Mode/Pending", S.enabled)))
-    mig = S.combine(g.get("MIG Mode/Current", S.enabled), g.get("MIG Mode/Pending", S.enabled))
-    put("nvmlDeviceGetMigMode", h, value=mig)
-    put("nvmlDeviceGetPowerManagementLimitConstraints", h,
-        value=S.combine(_power(g, "Min Power Limit"), _power(g, "Max Power Limit")))
-    put("nvmlDeviceGetCudaComputeCapability", h, value=extras.compute_cap.get(key))
-    put("nvmlDeviceGetMaxPcieLinkGeneration", h,
-        value=g.get("PCI/GPU Link Info/PCIe Generation/Max", S.link_generation))
-    put("nvmlDeviceGetMaxPcieLinkWidth", h, value=g.get("PCI/GPU Link Info/Link Width/Max", S.link_width))
-    links = extras.nvlink.get(g.index)
-    if isinstance(links, Unsupported):
-        w.unsupported("nvmlDeviceGetNvLinkState", h, 0, note=links.note)
-    elif links:
-        for link, state in enumerate(links[:C.NVLINK_MAX_LINKS]):
-            w.value("nvmlDeviceGetNvLinkState", h, link, value=state)
-    put("nvmlDeviceGetComputeMode", h, value=g.get("Compute Mode", S.compute_mode))
-    put("nvmlDeviceGetPersistenceMode", h, value=g.get("Persistence Mode", S.enabled))
-    # "Requested Power Limit" (535+) is nvmlDeviceGetPowerManagementLimit; older drivers print "Power Limit"
-    put("nvmlDeviceGetPowerManagementLimit", h, value=_power(g, "Requested Power Limit", "Power Limit"))
-    put("nvmlDeviceGetPowerManagementDefaultLimit", h, value=_power(g, "Default Power Limit"))
-    for clk, name in ((C.CLOCK_GRAPHICS, "Graphics"), (C.CLOCK_SM, "SM"), (C.CLOCK_MEM, "Memory")):
-        put("nvmlDeviceGetMaxClockInfo", h, clk, value=g.get(f"Max Clocks/{name}", S.mhz))
-    bar1 = S.combine(*(g.get(f"BAR1 Memory Usage/{f}", S.mib_bytes) for f in ("Total", "Used", "Free")))
-    if isinstance(bar1, list):
-        put("nvmlDeviceGetBAR1MemoryInfo", h, value=struct("c_nvmlBAR1Memory_t", bar1Total=bar1[0],
-                                                           bar1Used=bar1[1], bar1Free=bar1[2]))
-    else:
-        put("nvmlDeviceGetBAR1MemoryInfo", h, value=bar1)
-    # absolute thresholds only: the "T.Limit" lines of 550+ are offsets from T.Limit, not what
-    # nvmlDeviceGetTemperatureThreshold returns, so they are not recorded
-    for thr, name in ((C.THRESHOLD_SLOWDOWN, "GPU Slowdown Temp"), (C.THRESHOLD_SHUTDOWN, "GPU Shutdown Temp"),
-                      (C.THRESHOLD_GPU_MAX, "GPU Max Operating Temp")):
-        put("nvmlDeviceGetTemperatureThreshold", h, thr, value=g.get(f"Temperature/{name}", S.celsius))
-    name = g.get("Product Name", S.name_text)
-    put("nvmlDeviceGetName", h, value=name)
-    uuid = g.get("GPU UUID", S.name_text)
-    if isinstance(uuid, str) and uuid in shared_uuids:
-        masked.append(f"GPU {g.index} UUID (the same as another GPU's: masked, so not recorded)")
-    else:
-        put("nvmlDeviceGetUUID", h, value=uuid)
-    put("nvmlDeviceGetSerial", h, value=g.get("Serial Number", S.name_text))
-    put("nvmlDeviceGetBoardPartNumber", h, value=g.first(("Board Part Number", "GPU Part Number"), S.name_text))
-    put("nvmlDeviceGetBrand", h, value=g.get("Product Brand", S.brand))
-    put("nvmlDeviceGetArchitecture", h, value=g.get("Product Architecture", S.architecture))
-    put("nvmlDeviceGetVbiosVersion", h, value=g.get("VBIOS Version", S.version_text))
-    if isinstance(mig, list) and mig[0] == C.FEATURE_ENABLED:
-        _write_mig(w, g, h, name if isinstance(name, str) else None, extras.mig.get(g.index, {}), masked)
-    # --- NvmlBackend._with_dynamic ---
-    v2 = g.node.find("FB Memory Usage/Reserved") is not None
-    put("nvmlDeviceGetMemoryInfo", *((h, C.MEMORY_V2) if v2 else (h,)),
-        value=_memory(g, None, "FB Memory Usage", v2=True))
-    util = S.combine(g.get("Utilization/GPU", S.percent), g.get("Utilization/Memory", S.percent))
-    put("nvmlDeviceGetUtilizationRates", h,
-        value=struct("c_nvmlUtilization_t", gpu=util[0], memory=util[1]) if isinstance(util, list) else util)
-    reasons = _reasons(g)
-    if reasons is not None:
-        put(reasons[0], h, value=reasons[1])
-    put("nvmlDeviceGetRemappedRows", h, value=_remapped(g))
-    put("nvmlDeviceGetCurrPcieLinkGeneration", h,
-        value=g.get("PCI/GPU Link Info/PCIe Generation/Current", S.link_generation))
-    put("nvmlDeviceGetCurrPcieLinkWidth", h, value=g.get("PCI/GPU Link Info/Link Width/Current", S.link_width))
-    put("nvmlDeviceGetTemperature", h, C.TEMPERATURE_GPU, value=g.get("Temperature/GPU Current Temp", S.celsius))
-    put("nvmlDeviceGetPowerUsage", h, value=_power_usage(g))
-    put("nvmlDeviceGetEnforcedPowerLimit", h, value=_power(g, "Current Power Limit", "Enforced Power Limit"))
-    for clk, cname in ((C.CLOCK_GRAPHICS, "Graphics"), (C.CLOCK_SM, "SM"), (C.CLOCK_MEM, "Memory")):
-        put("nvmlDeviceGetClockInfo", h, clk, value=g.get(f"Clocks/{cname}", S.mhz))
-    put("nvmlDeviceGetFanSpeed", h, value=g.get("Fan Speed", S.percent))
-    put("nvmlDeviceGetPerformanceState", h, value=g.get("Performance State", S.pstate))
-    for et, corrected in ((C.MEMORY_ERROR_CORRECTED, True), (C.MEMORY_ERROR_UNCORRECTED, False)):
-        for ct, counter in ((C.VOLATILE_ECC, "Volatile"), (C.AGGREGATE_ECC, "Aggregate")):
-            put("nvmlDeviceGetTotalEccErrors", h, et, ct, value=_ecc_total(g, counter, corrected))
-    addresses = retired.get(key, {})
-    put("nvmlDeviceGetRetiredPages", h, C.RETIREMENT_CAUSE_SINGLE_BIT,
-        value=_retired(g, "Single Bit ECC", C.RETIREMENT_CAUSE_SINGLE_BIT, addresses))
-    put("nvmlDeviceGetRetiredPages", h, C.RETIREMENT_CAUSE_DOUBLE_BIT,
-        value=_retired(g, "Double Bit ECC", C.RETIREMENT_CAUSE_DOUBLE_BIT, addresses))
-    put("nvmlDeviceGetRetiredPagesPendingStatus", h,
-        value=g.first(("Retired Pages/Pending Page Blacklist", "Retired Pages/Pending"), S.yes_no))
-
-
-def _write_mig(w: NvmlWriter, g: _Gpu, h: dict[str, str], parent_name: str | None,
-               listed: dict[int, tuple[str, str]], masked: list[str]) -> None:
-    """MIG devices: nvmlDeviceGetMaxMigDeviceCount, then per listed slot its handle and values.
-
-    ``-q`` prints each MIG device's index, instance ids, attributes and memory; ``-L`` its profile
-    name and UUID. nvidia-smi does not print the maximum count: the highest listed index + 1 is
-    recorded (the backend reads the same devices; the empty slots NVML would add are not known).
-    """
-    blocks = g.node.findall("MIG Device")
-    group = g.node.find("MIG Devices")
-    if group is not None:
-        blocks += group.findall("MIG Device")
-    slots: dict[int, _Node | None] = dict.fromkeys(listed)
-    for pos, md in enumerate(blocks):
-        idx = g.get("Index", S.integer, md)
-        slot = idx if isinstance(idx, int) else pos
-        if slot >= MAX_MIG_SLOTS:
-            raise _Fail(f"line {md.line}: MIG device index {slot} is out of range")
-        slots[slot] = md
-    if not slots:
-        return
-    w.value("nvmlDeviceGetMaxMigDeviceCount", h, value=max(slots) + 1,
-            note="the highest MIG device index nvidia-smi listed + 1; the real maximum is not printed")
-    for slot in sorted(slots):
-        block = slots[slot]
-        mh = w.mig_device(h, slot)
+    def write_mig_identity(self, w: NvmlWriter, mh: dict[str, str], slot: int, block: _Node | None,
+                           parent_name: str | None) -> None:
+        """nvmlDeviceGetName (parent's name + ``-L``'s profile) and nvmlDeviceGetUUID, from ``-L``."""
+        listed = self.extras.mig.get(self.index, {})
         profile, uuid = listed.get(slot, (None, None))
         if profile and parent_name:
             w.value("nvmlDeviceGetName", mh, value=f"{parent_name} MIG {profile}",
                     note="parent's Product Name + the profile that nvidia-smi -L printed")
         if uuid and [u for _, u in listed.values()].count(uuid) > 1:
-            masked.append(f"GPU {g.index} MIG device {slot} UUID (the same as another's: masked, so not recorded)")
+            self.masked.append(f"GPU {self.index} MIG device {slot} UUID (the same as another's: masked, "
+                               "so not recorded)")
         elif uuid:
             w.put("nvmlDeviceGetUUID", mh, value=S.parse(uuid, S.name_text))
-        if block is None:
-            continue
-        md = block
-        w.put("nvmlDeviceGetGpuInstanceId", mh, value=g.get("GPU Instance ID", S.integer, md))
-        w.put("nvmlDeviceGetComputeInstanceId", mh, value=g.get("Compute Instance ID", S.integer, md))
-        section = "Shared FB Memory Usage" if md.find("Shared FB Memory Usage") is not None else "FB Memory Usage"
-        w.put("nvmlDeviceGetMemoryInfo", mh, value=_memory(g, md, section, v2=False))
-        attrs: dict[str, Any] = {}
-        for field, label in (("multiprocessorCount", "Multiprocessor count"),
-                             ("sharedCopyEngineCount", "Copy Engine count"),
-                             ("sharedEncoderCount", "Encoder count"), ("sharedDecoderCount", "Decoder count"),
-                             ("sharedOfaCount", "OFA count"), ("sharedJpegCount", "JPG count")):
-            v = g.get(f"Device Attributes/Shared/{label}", S.integer, md)
-            if isinstance(v, int):
-                attrs[field] = v
-        if "multiprocessorCount" in attrs:
-            w.value("nvmlDeviceGetAttributes", mh, value=struct("c_nvmlDeviceAttributes", **attrs))
+
+
+def _state(section: str, child: _Node) -> Any:
+    """One clocks event reason line's state (``Active``), Unsupported or None."""
+    try:
+        return S.parse(child.value, lambda t: t)
+    except ValueError as e:
+        raise _Fail(f"line {child.line}: {section}/{child.key}: {e}") from None
 
 
 # --- files -> fixture ----------------------------------------------------------------------------
@@ -845,7 +716,7 @@ def import_files(paths: list[str]) -> Fixture:
             uuids = [(g.find("GPU UUID") or _Node("", None, 0)).value or "" for g in log.gpus]
             shared = {u for u in uuids if u and uuids.count(u) > 1}
             for i, node in enumerate(log.gpus):
-                _write_gpu(w, _Gpu(node, i), ex, retired, masked if n == 0 else [], shared)
+                R.write_gpu(w, _Gpu(node, i, masked if n == 0 else [], ex, retired), shared)
         except _Fail as e:
             raise ImportFormatError(f"{log.bundle.name}: {e}") from None
     log_writer.result("nvmlShutdown", value=None)
