@@ -87,6 +87,7 @@ class NvmlBackend(Backend):
         return Probe(True, None, None, lib_version, self._driver.get())
 
     def _close(self) -> None:
+        self.__dict__.pop("_handles", None)
         try:
             self.call("nvmlShutdown")
         except CallFailed:
@@ -110,8 +111,12 @@ class NvmlBackend(Backend):
         return [self._with_dynamic(d) for d in previous]
 
     def _handle(self, index: int) -> Any:
-        """nvmlDeviceGetHandleByIndex; a lost GPU is marked lost here too (it stays lost for the session)."""
-        return self.call("nvmlDeviceGetHandleByIndex", index, device_key=index)
+        """nvmlDeviceGetHandleByIndex, asked once per session: NVML handles stay valid until nvmlShutdown.
+        A lost GPU is marked lost here too (it stays lost for the session)."""
+        handles: dict[int, Any] = self.__dict__.setdefault("_handles", {})
+        if index not in handles:
+            handles[index] = self.call("nvmlDeviceGetHandleByIndex", index, device_key=index)
+        return handles[index]
 
     def _static(self, index: int) -> Device:
         """Facts read once per session: identity, PCI, capabilities, MIG layout."""
