@@ -51,7 +51,7 @@ def raw_pynvml_snapshot(nv: Any) -> int:
             ("mig", nv.nvmlDeviceGetMigMode, ()), ("limits", nv.nvmlDeviceGetPowerManagementLimitConstraints, ()),
             ("attrs", nv.nvmlDeviceGetAttributes, ()), ("cc", nv.nvmlDeviceGetCudaComputeCapability, ()),
             ("gen_max", nv.nvmlDeviceGetMaxPcieLinkGeneration, ()), ("width_max", nv.nvmlDeviceGetMaxPcieLinkWidth, ()),
-            ("nvlink0", nv.nvmlDeviceGetNvLinkState, (0,)), ("numa", nv.nvmlDeviceGetNumaNodeId, ()),
+            ("numa", nv.nvmlDeviceGetNumaNodeId, ()),
             ("cmode", nv.nvmlDeviceGetComputeMode, ()), ("pmode", nv.nvmlDeviceGetPersistenceMode, ()),
             ("plimit", nv.nvmlDeviceGetPowerManagementLimit, ()),
             ("pdefault", nv.nvmlDeviceGetPowerManagementDefaultLimit, ()),
@@ -77,6 +77,22 @@ def raw_pynvml_snapshot(nv: Any) -> int:
             ("rp_pending", nv.nvmlDeviceGetRetiredPagesPendingStatus, ()),
         ):
             get(i, key, fn, h, *args)
+        for link in range(18):  # NVLink states until the driver says there are no more links
+            try:
+                values[(i, f"nvlink{link}")] = nv.nvmlDeviceGetNvLinkState(h, link)
+            except nv.NVMLError:
+                break
+        mig = values.get((i, "mig"))
+        if mig and mig[0] == 1:
+            for slot in range(nv.nvmlDeviceGetMaxMigDeviceCount(h)):
+                try:
+                    mh = nv.nvmlDeviceGetMigDeviceHandleByIndex(h, slot)
+                except nv.NVMLError:
+                    continue
+                for key, fn in (("mig_name", nv.nvmlDeviceGetName), ("mig_uuid", nv.nvmlDeviceGetUUID),
+                                ("gi", nv.nvmlDeviceGetGpuInstanceId), ("ci", nv.nvmlDeviceGetComputeInstanceId),
+                                ("mig_mem", nv.nvmlDeviceGetMemoryInfo), ("mig_attrs", nv.nvmlDeviceGetAttributes)):
+                    get(i, f"{key}{slot}", fn, mh)
     nv.nvmlShutdown()
     return len(values)
 

@@ -31,6 +31,10 @@ class Status(str, enum.Enum):
         return self.value
 
 
+def _as_status(value: Status | str) -> Status:
+    return value if type(value) is Status else Status(value)
+
+
 @attrs.frozen
 class Reading(Generic[T]):
     """One reported value, or the reason it is missing.
@@ -41,7 +45,7 @@ class Reading(Generic[T]):
     """
 
     value: T | None = None
-    status: Status = attrs.field(default=Status.OK, converter=Status)
+    status: Status = attrs.field(default=Status.OK, converter=_as_status)
     source: str | None = None
     call: str | None = None
     reason: str | None = None
@@ -63,7 +67,7 @@ class Reading(Generic[T]):
         """Apply ``fn`` to the value of an ok Reading; a missing one passes through unchanged."""
         if self.status is not Status.OK:
             return self
-        return attrs.evolve(self, value=fn(self.value))
+        return Reading(fn(self.value), Status.OK, self.source, self.call, self.reason)
 
     def meta(self) -> dict[str, Any]:
         """Status, source, call and reason as a JSON-ready dict (without the value)."""
