@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import json
 import os
 import subprocess
@@ -24,17 +25,21 @@ from gpuabst.serialize import to_dict
 
 LIB_PRESENT = any(os.path.exists(os.path.join(d, "libamd_smi.so"))
                   for d in (os.environ.get("ROCM_PATH", "/opt/rocm") + "/lib", "/opt/rocm/lib"))
+PACKAGE_PRESENT = importlib.util.find_spec("amdsmi") is not None
 
 
 def test_import_is_silent_and_says_what_is_missing(capfd: pytest.CaptureFixture[str]) -> None:
     binding.forget_import()
     try:
-        if LIB_PRESENT:  # a ROCm machine: the import works, and still prints nothing
+        if LIB_PRESENT and PACKAGE_PRESENT:  # a ROCm machine: the import works, and still prints nothing
             assert binding.import_amdsmi() is not None
         else:
             with pytest.raises(BackendUnavailable) as e:
                 binding.import_amdsmi()
-            assert str(e.value).startswith("AMD SMI library not found (libamd_smi.so")
+            if PACKAGE_PRESENT:  # amdsmi's own import prints and raises KeyError here: we say it plainly
+                assert str(e.value).startswith("AMD SMI library not found (libamd_smi.so")
+            else:
+                assert str(e.value) == "the amdsmi Python package is not installed"
             with pytest.raises(BackendUnavailable):  # remembered: no second attempt, no second print
                 binding.import_amdsmi()
     finally:
@@ -56,7 +61,10 @@ def test_cli_backends_and_list_stay_clean_with_amdsmi_installed_but_no_library()
             assert any(b["name"] == "amdsmi" for b in doc["backends"])
     r = subprocess.run([gpuabst_cli, "backends"], capture_output=True, text=True, env=env, timeout=120)
     line = next(x for x in r.stdout.splitlines() if x.startswith("amdsmi"))
-    if not LIB_PRESENT:
+    if not PACKAGE_PRESENT:
+        assert "the amdsmi Python package is not installed" in line
+        assert "gpuabst[amd]" in r.stdout  # what to install
+    elif not LIB_PRESENT:
         assert "AMD SMI library not found" in line
         assert "amd-smi-lib" in r.stdout  # what to install
 
