@@ -635,3 +635,15 @@ def test_committed_fixtures_are_what_the_importer_makes() -> None:
         fresh = run_importer("nvidia-smi-text", [str(capture)])
         assert fresh.to_json() == committed.to_json(), name
         assert (FIXTURES / "nvidia" / f"{name}.expected.json").is_file()
+
+
+@needs_captures
+def test_unprintable_mig_uuid_in_the_listing_is_a_clear_error(tmp_path: Path) -> None:
+    (bundle,) = [p for p in captures("nvidia") if "h100-mig" in p.name]
+    text = bundle.read_text(encoding="utf-8")
+    uuid = re.search(r"\(UUID: (MIG-[^)]+)\)", text)
+    assert uuid is not None
+    bad = tmp_path / "bad.txt"
+    bad.write_text(text.replace(uuid.group(1), "MIG-\x01bad", 1), encoding="utf-8")
+    with pytest.raises(ImportFormatError, match="MIG device 0 UUID"):
+        run_importer("nvidia-smi-text", [str(bad)])

@@ -461,3 +461,14 @@ def test_committed_fixtures_are_what_the_importer_makes() -> None:
         fresh = run_importer("nvidia-smi-xml", [str(capture)])
         assert fresh.to_json() == committed.to_json(), name
         assert (FIXTURES / "nvidia" / f"{name}.expected.json").is_file()
+
+
+def test_non_numeric_mig_index_is_a_clear_error(tmp_path: Path) -> None:
+    xml = ('<?xml version="1.0"?><nvidia_smi_log><driver_version>535.54.03</driver_version>'
+           '<gpu id="00000000:3B:00.0"><product_name>NVIDIA A100-SXM4-80GB</product_name>'
+           '<mig_mode><current_mig>Enabled</current_mig><pending_mig>Enabled</pending_mig></mig_mode>'
+           '<mig_devices><mig_device><index>junk</index></mig_device></mig_devices></gpu></nvidia_smi_log>')
+    p = tmp_path / "mig.xml"
+    p.write_text(xml)
+    with pytest.raises(ImportFormatError, match=r"mig_device><index>"):
+        run_importer("nvidia-smi-xml", [str(p)])

@@ -615,7 +615,10 @@ class _Gpu(R.SmiRecord):
             self.masked.append(f"GPU {self.index} MIG device {slot} UUID (the same as another's: masked, "
                                "so not recorded)")
         elif uuid:
-            w.put("nvmlDeviceGetUUID", mh, value=S.parse(uuid, S.name_text))
+            try:
+                w.put("nvmlDeviceGetUUID", mh, value=S.parse(uuid, S.name_text))
+            except ValueError as e:
+                raise _Fail(f"nvidia-smi -L: GPU {self.index} MIG device {slot} UUID: {e}") from None
 
 
 def _state(section: str, child: _Node) -> Any:

@@ -301,7 +301,10 @@ class _Gpu(R.SmiRecord):
         ``nvidia-smi -L``, so a MIG device's nvmlDeviceGetName is not recorded."""
         slots: list[tuple[int, ET.Element]] = []
         for pos, md in enumerate(self.el.findall("mig_devices/mig_device")):
-            idx = S.parse(md.findtext("index"), S.integer)
+            try:
+                idx = S.parse(md.findtext("index"), S.integer)
+            except ValueError as e:
+                raise _Fail(f"gpu {self.index} <mig_device><index>: {e}") from None
             slot = idx if isinstance(idx, int) else pos
             if slot > 64:
                 raise _Fail(f"gpu {self.index} <mig_device> index {slot} is out of range")
