@@ -53,6 +53,15 @@ def time_process(code: str, repeat: int) -> list[float]:
     return out
 
 
+def imported_modules(code: str, env: dict[str, str] | None = None) -> list[str]:
+    """Top-level packages a Python snippet leaves imported (beyond a bare interpreter's)."""
+    probe = ("import sys; base = set(sys.modules); " + code +
+             "; print(' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - base})))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         env={**os.environ, **(env or {})})
+    return out.stdout.split()
+
+
 def time_snapshot(fixture: fmt.Fixture, repeat: int) -> tuple[list[float], int]:
     samples = []
     n = 0
@@ -70,15 +79,29 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=50)
     args = ap.parse_args()
     source = fmt.load(args.source)
-    print(f"Machine: {machine_line()}\n")
+    # byte-compile the project as `pip install` does: timings must not include compiling every module
+    # (this workplace sets PYTHONDONTWRITEBYTECODE, which would make every start recompile)
+    import compileall
+
+    for folder in ("gpuabst", "backends"):
+        compileall.compile_dir(str(HERE.parent / folder), quiet=1)
+    print(f"Machine: {machine_line()}  \nBytecode compiled beforehand, as pip install does.\n")
     print("| what | time |\n|---|---|")
     print(f"| bare interpreter start (`python -c pass`) | {stats_ms(time_process('pass', 20))} |")
     print(f"| `python -c 'import gpuabst'` | {stats_ms(time_process('import gpuabst', 20))} |")
+    list_code = ("import os, sys; from gpuabst.cli.main import main; os.environ['GPUABST_FIXTURE'] = "
+                 f"{args.source!r}; sys.stdout = open(os.devnull, 'w'); main(['list'])")
+    print(f"| `gpuabst list` on the replayed fixture | {stats_ms(time_process(list_code, 20))} |")
     for copies in (1, 8):
         fx = scale_nvml(source, copies)
         samples, n = time_snapshot(fx, args.repeat)
         calls = len(fx.backends["nvml"].calls)
         print(f"| full snapshot, replayed {n}-GPU machine ({calls} recorded calls) | {stats_ms(samples)} |")
+    print(f"\nImported by `import gpuabst`: {' '.join(imported_modules('import gpuabst'))}  ")
+    listed = imported_modules(list_code.replace("sys.stdout = open(os.devnull, 'w'); ", ""))
+    print(f"Imported by `gpuabst list` (replaying NVML): {' '.join(listed)}  ")
+    vendor = [m for m in ("pynvml", "amdsmi", "pyopencl", "numpy") if m in listed]
+    print(f"Vendor libraries or numpy among them: {', '.join(vendor) or 'none'}")
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ def test_unknown_backend_name_is_reported(h100x2: Path) -> None:
 def test_usage_errors() -> None:
     assert gpuabst().returncode == 2
     r = gpuabst("import", "no-such-format", "x", "-o", "y")
-    assert r.returncode == 2 and "invalid choice" in r.stderr
+    assert r.returncode == 2 and "unknown importer 'no-such-format'" in r.stderr and "nvidia-smi-xml" in r.stderr
     assert gpuabst("--version").stdout.startswith("gpuabst ")
 
 

@@ -54,10 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-scrub", action="store_true", help="keep serials, UUIDs and the host name")
     p.add_argument("--note", default=None, help="free text stored in the fixture's provenance")
 
-    from gpuabst.fixtures.importers import IMPORTERS
-
     p = sub.add_parser("import", help="turn a vendor tool's saved output into a fixture")
-    p.add_argument("kind", choices=sorted(IMPORTERS), help="which tool's output")
+    p.add_argument("kind", metavar="KIND", help="which tool's output: nvidia-smi-xml, nvidia-smi-text, rocm-smi-json, "
+                                                "amd-smi-json, clinfo, or a plugin's importer")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-o", "--output", required=True, metavar="OUT")
     p.add_argument("--no-scrub", action="store_true", help="keep serials and UUIDs")

@@ -2,3 +2,6 @@
 
 Nothing here imports prometheus-client until a collector or server is made.
 """
+
+DEFAULT_PORT = 9445
+"""The port `gpuabst serve` listens on unless --port says otherwise."""

@@ -21,6 +21,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from gpuabst.errors import BackendError
+from gpuabst.exporter import DEFAULT_PORT
 from gpuabst.health import DEFAULT_POLICY, HealthPolicy, Level, NodeHealth, evaluate
 from gpuabst.health.checks import walk_readings
 from gpuabst.health.policy import AMD_THERMAL_THROTTLE, HARDWARE_THROTTLE, THERMAL_THROTTLE
@@ -30,7 +31,6 @@ from gpuabst.reading import Reading, Status
 GPU_LABELS = ["index", "uuid", "bus_id", "vendor", "model"]
 LEVELS = [lv.value for lv in Level]
 INSTALL_HINT = "pip install 'gpuabst[exporter]' (prometheus-client)"
-DEFAULT_PORT = 9445
 
 
 def _client() -> Any:

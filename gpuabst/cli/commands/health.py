@@ -12,17 +12,18 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gpuabst.health import DEFAULT_POLICY, HealthPolicy, Level, NodeHealth, load_policy
-from gpuabst.health.verdict import DeviceHealth
+if TYPE_CHECKING:  # the health model is imported when a command runs, not when the parser is built
+    from gpuabst.health import HealthPolicy, Level, NodeHealth
+    from gpuabst.health.verdict import DeviceHealth
 
 EXIT_OK = 0
 EXIT_WARN = 3
 EXIT_FAIL = 4
 EXIT_UNKNOWN = 5
-EXIT_CODES = {Level.OK: EXIT_OK, Level.WARN: EXIT_WARN, Level.FAIL: EXIT_FAIL, Level.UNKNOWN: EXIT_UNKNOWN}
-"""The exit status of ``gpuabst health`` for each level."""
+EXIT_CODES = {"ok": EXIT_OK, "warn": EXIT_WARN, "fail": EXIT_FAIL, "unknown": EXIT_UNKNOWN}
+"""The exit status of ``gpuabst health`` for each level (by its value)."""
 
 DEFAULT_TIMEOUT_S = 5.0
 """health, watch and serve abandon a vendor call after this long unless --timeout says otherwise."""
@@ -33,10 +34,12 @@ SCHEMA_VERSION = 1
 def exit_code(node: NodeHealth, tolerate: set[Level] | frozenset[Level] = frozenset()) -> int:
     """0 when every level present is ok or tolerated; otherwise the code of the most severe other one
     (fail before warn before unknown)."""
+    from gpuabst.health import Level
+
     left = node.levels() - set(tolerate) - {Level.OK}
     for level in (Level.FAIL, Level.WARN, Level.UNKNOWN):
         if level in left:
-            return EXIT_CODES[level]
+            return EXIT_CODES[level.value]
     return EXIT_OK
 
 
@@ -49,6 +52,8 @@ def add_policy_options(p: argparse.ArgumentParser) -> None:
 
 
 def policy_from_args(args: argparse.Namespace) -> HealthPolicy:
+    from gpuabst.health import DEFAULT_POLICY, load_policy
+
     policy = load_policy(args.policy) if args.policy else DEFAULT_POLICY
     if args.expect is not None:
         policy = policy.replace(expected_devices=args.expect)
@@ -64,6 +69,8 @@ def machine_from_args(args: argparse.Namespace) -> Any:
 
 
 def parse_tolerate(values: list[str] | None) -> set[Level]:
+    from gpuabst.health import Level
+
     return {Level(v) for v in values or []}
 
 
@@ -86,6 +93,8 @@ def _device_line(d: DeviceHealth) -> str:
 
 def health_text(node: NodeHealth, verbose: bool = False) -> str:
     """The verdicts for a terminal: one line per device, then its checks that are not ok."""
+    from gpuabst.health import Level
+
     lines = [f"node   {node.level.value.upper():<7} {node.summary if node.level is not Level.OK else ''}".rstrip()]
     for c in node.checks:
         if verbose or c.level not in (Level.OK, Level.NOT_APPLICABLE):

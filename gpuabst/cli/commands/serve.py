@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpuabst.cli.commands.health import add_policy_options, machine_from_args, parse_tolerate, policy_from_args
+from gpuabst.exporter import DEFAULT_PORT
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -41,8 +42,6 @@ def _stop(signum: int, frame: Any) -> None:
 
 
 def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> dict[str, Callable[..., int]]:
-    from gpuabst.exporter.prometheus import DEFAULT_PORT
-
     p = sub.add_parser("serve", help="Prometheus metrics at /metrics and the node verdict at /healthz",
                        description="Serves every health reading and verdict as Prometheus metrics (needs the "
                                    "'exporter' extra: prometheus-client). /healthz answers 200 when the node "

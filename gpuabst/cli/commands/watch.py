@@ -6,10 +6,18 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpuabst.cli.commands.health import add_policy_options, machine_from_args, policy_from_args
-from gpuabst.watch import WatchEvent, device_key, watch
+
+if TYPE_CHECKING:  # imported when the command runs, not when the parser is built
+    from gpuabst.watch import WatchEvent
+
+
+def _device_key(d: Any) -> Any:
+    from gpuabst.watch import device_key
+
+    return device_key(d)
 
 
 def _first_lines(event: WatchEvent) -> list[str]:
@@ -17,7 +25,7 @@ def _first_lines(event: WatchEvent) -> list[str]:
     by_key = {(v.bus_id or v.uuid or f"index {v.index}"): v for v in event.health.devices}
     for d in event.snapshot.devices:
         h = d.health
-        key = device_key(d)
+        key = _device_key(d)
         verdict = by_key.get(key)
         parts = [f"gpu{d.index}", key, str(d.name.get("?")), verdict.level.value if verdict else "-"]
         for label, r, unit in (("temp", h.temperature_c, " C"), ("power", h.power_draw_w, " W"),
@@ -42,6 +50,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise UsageError("--interval must be >= 0")
     policy = policy_from_args(args)
     with machine_from_args(args) as m:
+        from gpuabst.watch import watch
+
         for event in watch(m, interval_s=args.interval, count=args.count, policy=policy):
             if args.json:
                 sys.stdout.write(json.dumps(_event_json(event), ensure_ascii=False) + "\n")
