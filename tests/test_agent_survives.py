@@ -10,47 +10,14 @@ from typing import Any
 import pytest
 from gpuabst_nvml import constants as C
 from synthetic import nvml_fixture
+from test_fault_isolation import ExplodingBackend
 
 from gpuabst import registry
-from gpuabst.backend import Backend, ErrorInfo, Probe
 from gpuabst.exporter.prometheus import HealthCollector, MetricsServer
 from gpuabst.fixtures.tape import Fault
 from gpuabst.machine import Machine
-from gpuabst.model import Device
 
 parser = pytest.importorskip("prometheus_client.parser")
-
-
-class RaisingBackend(Backend):
-    """A plugin whose device read raises a bug of its own."""
-
-    name = "raising"
-    vendor = "acme"
-    library_module = "acme"
-    library_distribution = "acme"
-    install_hint = "pip install acme"
-
-    @classmethod
-    def import_library(cls) -> Any:
-        return object()
-
-    @classmethod
-    def fake_library(cls, tape: Any) -> Any:
-        return object()
-
-    @classmethod
-    def classify_error(cls, exc: BaseException) -> ErrorInfo | None:
-        return None
-
-    @classmethod
-    def raise_recorded_error(cls, error: dict[str, Any]) -> None:
-        raise RuntimeError(error)
-
-    def _open(self) -> Probe:
-        return Probe(True)
-
-    def _devices(self) -> list[Device]:
-        raise ZeroDivisionError("bug inside a plugin")
 
 
 def _scrape(url: str) -> tuple[int, dict[str, list[Any]]]:
@@ -70,10 +37,10 @@ def _scrape(url: str) -> tuple[int, dict[str, list[Any]]]:
 def test_agent_keeps_serving_through_hangs_lost_gpus_and_broken_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     real = registry._load_all()
     broken = registry.BackendEntry("broken", None, "acme-broken", "failed to load acme: ImportError: libacme.so")
-    raising = registry.BackendEntry("raising", RaisingBackend, "acme")
+    raising = registry.BackendEntry("exploding", ExplodingBackend, "test")
     monkeypatch.setattr(registry, "_load_all", lambda: (*real, broken, raising))
     fixture = nvml_fixture(3)
-    with Machine([fixture], backends=["nvml", "broken", "raising"], call_timeout_s=0.2) as m:
+    with Machine([fixture], backends=["nvml", "broken", "exploding"], call_timeout_s=0.2) as m:
         m.backend_reports()
         tape = m.library.tapes["nvml"]  # type: ignore[attr-defined]
         tape.inject(Fault("nvmlDeviceGetPowerUsage", handle="h0", delay_s=2.0))  # hangs on every read
@@ -82,7 +49,7 @@ def test_agent_keeps_serving_through_hangs_lost_gpus_and_broken_plugins(monkeypa
             status, first = _scrape(server.url + "/metrics")
             assert status == 200
             assert {s.labels["backend"]: s.value for s in first["gpuabst_backend_up"]} == {
-                "nvml": 1.0, "broken": 0.0, "raising": 0.0}
+                "nvml": 1.0, "broken": 0.0, "exploding": 0.0}
             hung = [s for s in first["gpuabst_gpu_reading_unavailable"]
                     if s.labels["index"] == "0" and s.labels["field"] == "health.power_draw_w"]
             assert [s.labels["status"] for s in hung] == ["timeout"]
