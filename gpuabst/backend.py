@@ -263,10 +263,7 @@ class Backend(abc.ABC):
                 raise CallFailed(missing(Status.ERROR, self.name, fn, f"{type(e).__name__}: {e}")) from None
             if info.device_lost and device_key is not None:
                 self._lost.add(device_key)
-            reading = missing(info.status, self.name, fn, info.reason)
-            failed = CallFailed(reading)
-            failed.info = info  # type: ignore[attr-defined]
-            raise failed from None
+            raise CallFailed(missing(info.status, self.name, fn, info.reason)) from None
 
     def read(self, fn: str, *args: Any, convert: Callable[[Any], Any] | None = None,
              device_key: Any = None, **kwargs: Any) -> Reading[Any]:

@@ -73,13 +73,7 @@ class NvmlBackend(Backend):
         except CallFailed as f:
             if f.reading.status is Status.NOT_RECORDED:
                 return Probe(False, "nvmlInit is not recorded in the fixture", self.install_hint)
-            info = getattr(f, "info", None)
-            reason = f.reading.reason or "nvmlInit failed"
-            if info is not None:
-                code = C.ERROR_CODES.get(reason.removeprefix("NVML_ERROR_"), 999)
-                exc = fake_pynvml.NVMLError(code)
-                reason = binding.why_unavailable(exc)
-            return Probe(False, reason, self.install_hint)
+            return Probe(False, binding.why_unavailable(f.reading.reason), self.install_hint)
         self._driver = self.read("nvmlSystemGetDriverVersion", convert=_text)
         self._cuda = self.read_first(("nvmlSystemGetCudaDriverVersion_v2",), ("nvmlSystemGetCudaDriverVersion",),
                                      convert=lambda v: f"{int(v) // 1000}.{int(v) % 1000 // 10}")

@@ -63,18 +63,17 @@ def classify(exc: BaseException) -> ErrorInfo | None:
     return ErrorInfo(Status.ERROR, reason)
 
 
-def why_unavailable(exc: BaseException) -> str:
-    """A one-line reason nvmlInit failed, saying what to install where it can."""
-    code = getattr(exc, "value", None)
-    if code == C.LIBRARY_NOT_FOUND:
-        return "NVIDIA driver library not found (libnvidia-ml.so.1): install the NVIDIA driver"
-    if code == C.DRIVER_NOT_LOADED:
-        return "NVIDIA driver not loaded: load the nvidia kernel module (modprobe nvidia) or reboot"
-    if code == C.NO_PERMISSION:
-        return "no permission to open the NVIDIA device nodes (/dev/nvidia*)"
-    if is_nvml_error(exc):
-        return f"nvmlInit failed: {C.error_name(code or 999)}"
-    return f"nvmlInit failed: {type(exc).__name__}: {exc}"
+INIT_FAILURES: dict[str, str] = {
+    C.error_name(C.LIBRARY_NOT_FOUND): "NVIDIA driver library not found (libnvidia-ml.so.1): install the NVIDIA driver",
+    C.error_name(C.DRIVER_NOT_LOADED): "NVIDIA driver not loaded: load the nvidia kernel module (modprobe nvidia) "
+                                       "or reboot",
+    C.error_name(C.NO_PERMISSION): "no permission to open the NVIDIA device nodes (/dev/nvidia*)",
+}
+
+
+def why_unavailable(reason: str | None) -> str:
+    """A one-line reason nvmlInit failed (from its Reading's reason), saying what to install where it can."""
+    return INIT_FAILURES.get(reason or "", f"nvmlInit failed: {reason or 'no reason given'}")
 
 
 class NvmlCodec(Codec):
