@@ -49,9 +49,11 @@ class ErrorInfo:
 class CallFailed(Exception):
     """Internal: a vendor call failed; carries the Reading that says why."""
 
-    def __init__(self, reading: Reading[Any]) -> None:
+    def __init__(self, reading: Reading[Any], *, function_missing: bool = False) -> None:
         super().__init__(reading.reason)
         self.reading = reading
+        self.function_missing = function_missing
+        """The function is not there (not in this driver, or not in the fixture): an older call may be."""
 
 
 class LibrarySource(abc.ABC):
@@ -256,14 +258,15 @@ class Backend(abc.ABC):
                 self._timeouts[device_key] = self._timeouts.get(device_key, 0) + 1
             raise CallFailed(missing(Status.TIMEOUT, self.name, fn, str(e))) from None
         except NotRecorded as e:
-            raise CallFailed(missing(Status.NOT_RECORDED, self.name, fn, str(e))) from None
+            raise CallFailed(missing(Status.NOT_RECORDED, self.name, fn, str(e)), function_missing=True) from None
         except Exception as e:
             info = self.classify_error(e)
             if info is None:
                 raise CallFailed(missing(Status.ERROR, self.name, fn, f"{type(e).__name__}: {e}")) from None
             if info.device_lost and device_key is not None:
                 self._lost.add(device_key)
-            raise CallFailed(missing(info.status, self.name, fn, info.reason)) from None
+            raise CallFailed(missing(info.status, self.name, fn, info.reason),
+                             function_missing=info.function_missing) from None
 
     def read(self, fn: str, *args: Any, convert: Callable[[Any], Any] | None = None,
              device_key: Any = None, **kwargs: Any) -> Reading[Any]:
@@ -272,6 +275,9 @@ class Backend(abc.ABC):
             value = self.call(fn, *args, device_key=device_key, **kwargs)
         except CallFailed as f:
             return f.reading
+        return self._reading_of(fn, value, convert)
+
+    def _reading_of(self, fn: str, value: Any, convert: Callable[[Any], Any] | None) -> Reading[Any]:
         if convert is not None:
             try:
                 value = convert(value)
@@ -287,13 +293,15 @@ class Backend(abc.ABC):
         driver (function not found) or from the fixture (not recorded)."""
         result: Reading[Any] = missing(Status.ERROR, self.name, None, "no call attempted")
         for fn, *args in attempts:
-            result = self.read(fn, *args, convert=convert, device_key=device_key)
-            if result.ok or not self._is_missing_function(result):
+            try:
+                value = self.call(fn, *args, device_key=device_key)
+            except CallFailed as f:
+                result = f.reading
+                if f.function_missing:
+                    continue
                 return result
+            return self._reading_of(fn, value, convert)
         return result
-
-    def _is_missing_function(self, r: Reading[Any]) -> bool:
-        return r.status is Status.NOT_RECORDED or (r.reason or "").endswith("FUNCTION_NOT_FOUND")
 
     def is_lost(self, device_key: Any) -> bool:
         return device_key in self._lost

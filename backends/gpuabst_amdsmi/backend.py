@@ -140,9 +140,6 @@ class AmdSmiBackend(Backend):
                 raise
         return super().call(fn, *args, device_key=device_key, **kwargs)
 
-    def _is_missing_function(self, r: Reading[Any]) -> bool:
-        return super()._is_missing_function(r) or (r.reason or "").endswith("FUNCTION_NOT_FOUND")
-
     def _open(self) -> Probe:
         try:
             self.call("amdsmi_init", self.lib.AmdSmiInitFlags.INIT_AMD_GPUS)
@@ -346,7 +343,7 @@ class AmdSmiBackend(Backend):
         call, the MB figure of amdsmi_get_gpu_vram_usage (then, for the total, amdsmi_get_gpu_vram_info)."""
         fn = "amdsmi_get_gpu_memory_usage" if used else "amdsmi_get_gpu_memory_total"
         r = self._scalar(fn, h, getattr(self.lib.AmdSmiMemoryType, kind), key=key, convert=to_int)
-        if r.ok or not self._is_missing_function(r) or kind != "VRAM":
+        if r.ok or not _function_missing(r) or kind != "VRAM":
             return r
         fallback = self._field(self.read("amdsmi_get_gpu_vram_usage", h, device_key=key), usage_key,
                                convert=lambda v: to_int(v) * MIB)
@@ -546,3 +543,8 @@ def _link_degraded(gen: Reading[int], width: Reading[int], caps: Capabilities, s
     return ok(bool(int(width.value or 0) < int(caps.pcie_max_width.value or 0)
                    or int(gen.value or 0) < int(caps.pcie_max_generation.value or 0)),
               source, "amdsmi_get_pcie_info")
+
+
+def _function_missing(r: Reading[Any]) -> bool:
+    """A failed Reading whose call is absent (from this amdsmi release, or from the fixture)."""
+    return r.status is Status.NOT_RECORDED or (r.reason or "").endswith("FUNCTION_NOT_FOUND")
