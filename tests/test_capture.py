@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 from gpuabst_nvml.backend import NvmlBackend
 from gpuabst_nvml.binding import NvmlCodec
@@ -147,4 +146,3 @@ def test_fake_error_classes_match_the_real_ones() -> None:
         assert type(real).__name__ == type(fake).__name__
         assert real.value == fake.value
         assert isinstance(fake, fake_pynvml.NVMLError) and str(fake)
-    assert attrs.has(gpuabst.Reading)

@@ -139,7 +139,6 @@ def test_any_nvml_error_on_any_call_never_breaks_the_snapshot(code: int) -> None
     assert len(devs) == 2
     assert devs[1].name.ok and devs[1].memory.total_bytes.ok
     failed = devs[0]
-    assert not failed.name.ok or fns.index("nvmlDeviceGetHandleByIndex") >= 0
     assert failed.name.status is not Status.OK
     assert failed.name.reason == C.error_name(code) or failed.name.reason == "device lost earlier in this read"
 
