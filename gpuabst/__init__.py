@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         ImportFormatError,
         NotRecorded,
     )
+    from gpuabst.fixtures.format import Fixture
     from gpuabst.machine import Machine
     from gpuabst.model import (
         BackendReport,
@@ -61,7 +62,8 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-FixturePaths = Sequence[str | os.PathLike[str]] | None
+FixturePaths = Sequence["str | os.PathLike[str] | Fixture"] | None
+"""Fixture files to replay, or fixtures already loaded (:func:`gpuabst.fixtures.format.load`)."""
 
 
 def open_machine(fixtures: FixturePaths = None, **kwargs: Any) -> Machine:

@@ -24,6 +24,9 @@ from gpuabst.fixtures.tape import Tape
 from gpuabst.model import Device
 from gpuabst.reading import Reading, Status, missing
 
+_new_reading = tuple.__new__
+_OK = Status.OK
+
 
 @attrs.frozen
 class Probe:
@@ -44,16 +47,20 @@ class ErrorInfo:
     reason: str
     device_lost: bool = False
     function_missing: bool = False
+    transient: bool = False
+    """The device was briefly busy: the call is made once more before its failure is reported."""
 
 
 class CallFailed(Exception):
     """Internal: a vendor call failed; carries the Reading that says why."""
 
-    def __init__(self, reading: Reading[Any], *, function_missing: bool = False) -> None:
+    def __init__(self, reading: Reading[Any], *, function_missing: bool = False, transient: bool = False) -> None:
         super().__init__(reading.reason)
         self.reading = reading
         self.function_missing = function_missing
         """The function is not there (not in this driver, or not in the fixture): an older call may be."""
+        self.transient = transient
+        """The device said it was busy: asking once more may succeed."""
 
 
 class LibrarySource(abc.ABC):
@@ -245,36 +252,67 @@ class Backend(abc.ABC):
         return worker.run(fn, func, args, kwargs, self.call_timeout_s)
 
     def call(self, fn: str, *args: Any, device_key: Any = None, **kwargs: Any) -> Any:
-        """Call a vendor function; raise :class:`CallFailed` carrying a Reading on any failure."""
+        """Call a vendor function; raise :class:`CallFailed` carrying a Reading on any failure.
+
+        A failure the backend classifies as transient (the device was busy) is asked once more."""
         if device_key is not None and device_key in self._lost:
             raise CallFailed(missing(Status.ERROR, self.name, fn, "device lost earlier in this read"))
         if device_key is not None and self._timeouts.get(device_key, 0) >= MAX_TIMEOUTS_PER_DEVICE:
             raise CallFailed(missing(Status.TIMEOUT, self.name, fn, "not attempted: earlier calls to this device "
                                      f"did not answer within {self.call_timeout_s:g} s in this read"))
         try:
+            return self._attempt(fn, args, kwargs, device_key)
+        except CallFailed as f:
+            if not f.transient:
+                raise
+        return self._attempt(fn, args, kwargs, device_key)
+
+    def _attempt(self, fn: str, args: Sequence[Any], kwargs: dict[str, Any], device_key: Any) -> Any:
+        try:
             return self._invoke(fn, args, kwargs)
         except CallTimedOut as e:
             if device_key is not None:
                 self._timeouts[device_key] = self._timeouts.get(device_key, 0) + 1
             raise CallFailed(missing(Status.TIMEOUT, self.name, fn, str(e))) from None
-        except NotRecorded as e:
-            raise CallFailed(missing(Status.NOT_RECORDED, self.name, fn, str(e)), function_missing=True) from None
         except Exception as e:
-            info = self.classify_error(e)
-            if info is None:
-                raise CallFailed(missing(Status.ERROR, self.name, fn, f"{type(e).__name__}: {e}")) from None
-            if info.device_lost and device_key is not None:
-                self._lost.add(device_key)
-            raise CallFailed(missing(info.status, self.name, fn, info.reason),
-                             function_missing=info.function_missing) from None
+            raise self._failure(fn, e, device_key) from None
+
+    def _failure(self, fn: str, e: Exception, device_key: Any) -> CallFailed:
+        """What a vendor exception means, as a CallFailed carrying the Reading; marks lost devices."""
+        if isinstance(e, NotRecorded):
+            return CallFailed(missing(Status.NOT_RECORDED, self.name, fn, str(e)), function_missing=True)
+        info = self.classify_error(e)
+        if info is None:
+            return CallFailed(missing(Status.ERROR, self.name, fn, f"{type(e).__name__}: {e}"))
+        if info.device_lost and device_key is not None:
+            self._lost.add(device_key)
+        return CallFailed(missing(info.status, self.name, fn, info.reason), function_missing=info.function_missing,
+                          transient=info.transient)
 
     def read(self, fn: str, *args: Any, convert: Callable[[Any], Any] | None = None,
              device_key: Any = None, **kwargs: Any) -> Reading[Any]:
-        """Call a vendor function and return its (converted) result as a Reading."""
-        try:
-            value = self.call(fn, *args, device_key=device_key, **kwargs)
-        except CallFailed as f:
-            return f.reading
+        """Call a vendor function and return its (converted) result as a Reading.
+
+        The common case (no call timeout, device not lost, the call answers) calls the vendor function
+        in this frame; anything else takes :meth:`call`. A snapshot makes about seventy reads per GPU,
+        so each Python frame on this path is paid thousands of times a second by a busy agent.
+        """
+        if self.call_timeout_s is None and device_key not in self._lost:
+            try:
+                value = getattr(self._lib if self._lib is not None else self.lib, fn)(*args, **kwargs)
+            except Exception as e:
+                failed = self._failure(fn, e, device_key)
+                if not failed.transient:
+                    return failed.reading
+                try:
+                    value = self._attempt(fn, args, kwargs, device_key)  # busy: asked once more
+                except CallFailed as f:
+                    return f.reading
+        else:
+            try:
+                value = self.call(fn, *args, device_key=device_key, **kwargs)
+            except CallFailed as f:
+                return f.reading
         return self._reading_of(fn, value, convert)
 
     def _reading_of(self, fn: str, value: Any, convert: Callable[[Any], Any] | None) -> Reading[Any]:
@@ -285,7 +323,7 @@ class Backend(abc.ABC):
                 return missing(Status.ERROR, self.name, fn, f"unexpected value {value!r}: {e}")
         if value is None:
             return missing(Status.UNSUPPORTED, self.name, fn, "the vendor call returned no value")
-        return Reading(value, Status.OK, self.name, fn)
+        return _new_reading(Reading, (value, _OK, self.name, fn, None))
 
     def read_first(self, *attempts: tuple[Any, ...], convert: Callable[[Any], Any] | None = None,
                    device_key: Any = None) -> Reading[Any]:

@@ -313,10 +313,26 @@ def test_one_device_id_two_products_told_apart_by_what_amdsmi_reports(market_nam
     assert _devices(amdsmi_fixture([g]))[0].model.value == model
 
 
+@pytest.mark.parametrize("timeout", [None, 5.0], ids=["direct-calls", "calls-with-a-timeout"])
 @pytest.mark.parametrize("code", [C.RETRY, C.BUSY])
-def test_a_busy_device_is_asked_once_more(code: int) -> None:
-    once = _device(amdsmi_fixture(1), Fault("amdsmi_get_gpu_activity", error={"code": code}, times=1))
+def test_a_busy_device_is_asked_once_more(code: int, timeout: float | None) -> None:
+    once = _device(amdsmi_fixture(1), Fault("amdsmi_get_gpu_activity", error={"code": code}, times=1),
+                   call_timeout_s=timeout)
     assert once.health.utilization_gpu_pct.value == 7.0
-    twice = _device(amdsmi_fixture(1), Fault("amdsmi_get_gpu_activity", error={"code": code}, times=2))
+    twice = _device(amdsmi_fixture(1), Fault("amdsmi_get_gpu_activity", error={"code": code}, times=2),
+                    call_timeout_s=timeout)
     assert twice.health.utilization_gpu_pct.status is Status.ERROR
     assert "a later read may succeed" in (twice.health.utilization_gpu_pct.reason or "")
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0], ids=["direct-calls", "calls-with-a-timeout"])
+def test_a_device_that_stays_busy_is_asked_exactly_twice(timeout: float | None) -> None:
+    def calls_made(fault: Fault | None) -> int:
+        with _machine(amdsmi_fixture(1), call_timeout_s=timeout) as m:
+            if fault is not None:
+                _tape(m).inject(fault)
+            m.snapshot()
+            return _tape(m).calls_made
+
+    busy = calls_made(Fault("amdsmi_get_gpu_activity", error={"code": C.BUSY}))
+    assert busy == calls_made(None) + 1

@@ -42,6 +42,44 @@ def test_frozen() -> None:
         r.value = 2  # type: ignore[misc]
 
 
+def test_ok_without_a_value_and_a_status_given_as_text() -> None:
+    with pytest.raises(ValueError):
+        ok(None)
+    assert Reading(None, "unsupported").status is Status.UNSUPPORTED
+    assert missing("timeout").status is Status.TIMEOUT  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        missing("ok")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Reading(None, "no such status")
+
+
+def test_a_reading_equals_only_readings() -> None:
+    r = ok(5, "nvml", "nvmlDeviceGetFanSpeed")
+    assert r == Reading(5, Status.OK, "nvml", "nvmlDeviceGetFanSpeed")
+    assert r != (5, Status.OK, "nvml", "nvmlDeviceGetFanSpeed", None)
+    assert r != ok(5, "amdsmi", "nvmlDeviceGetFanSpeed")
+    assert hash(r) == hash(Reading(5, Status.OK, "nvml", "nvmlDeviceGetFanSpeed"))
+    assert len({r, Reading(5, Status.OK, "nvml", "nvmlDeviceGetFanSpeed")}) == 1
+
+
+def test_replace_checks_the_result_like_a_new_reading() -> None:
+    r = missing(Status.UNSUPPORTED, "pci", "read_attr", "absent")
+    assert r.replace(call="read_attr:vendor") == missing(Status.UNSUPPORTED, "pci", "read_attr:vendor", "absent")
+    with pytest.raises(ValueError):
+        r.replace(status=Status.OK)
+
+
+def test_pickle_copy_and_repr_keep_every_field() -> None:
+    import copy
+    import pickle
+
+    r = missing(Status.NO_PERMISSION, "nvml", "nvmlDeviceGetSerial", "NVML_ERROR_NO_PERMISSION")
+    for again in (pickle.loads(pickle.dumps(r)), copy.copy(r), copy.deepcopy(r)):
+        assert again == r and type(again) is Reading
+    assert repr(r) == ("Reading(value=None, status=<Status.NO_PERMISSION: 'no_permission'>, source='nvml', "
+                       "call='nvmlDeviceGetSerial', reason='NVML_ERROR_NO_PERMISSION')")
+
+
 def test_snapshot_round_trips_through_json() -> None:
     snap = gpuabst.snapshot([nvml_fixture(2, mig=True)])
     text = json.dumps(to_dict(snap))

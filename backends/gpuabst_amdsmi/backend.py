@@ -130,16 +130,6 @@ class AmdSmiBackend(Backend):
     def raise_recorded_error(cls, error: dict[str, Any]) -> None:
         fake_amdsmi.raise_recorded(error)
 
-    def call(self, fn: str, *args: Any, device_key: Any = None, **kwargs: Any) -> Any:
-        """As :meth:`Backend.call`, asking once more when amdsmi answers RETRY or BUSY (its way of saying
-        the device is briefly busy: AmdSmiRetryException)."""
-        try:
-            return super().call(fn, *args, device_key=device_key, **kwargs)
-        except CallFailed as f:
-            if not (f.reading.reason or "").startswith(("AMDSMI_STATUS_RETRY", "AMDSMI_STATUS_BUSY")):
-                raise
-        return super().call(fn, *args, device_key=device_key, **kwargs)
-
     def _open(self) -> Probe:
         try:
             self.call("amdsmi_init", self.lib.AmdSmiInitFlags.INIT_AMD_GPUS)

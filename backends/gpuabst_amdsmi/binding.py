@@ -108,7 +108,7 @@ def classify(exc: BaseException) -> ErrorInfo | None:
     if code == C.TIMEOUT:
         return ErrorInfo(Status.TIMEOUT, reason)
     if code in (C.RETRY, C.BUSY):
-        return ErrorInfo(Status.ERROR, f"{reason} (the device was busy; a later read may succeed)")
+        return ErrorInfo(Status.ERROR, f"{reason} (the device was busy; a later read may succeed)", transient=True)
     if code == C.AMDGPU_RESTART_ERR:
         return ErrorInfo(Status.ERROR, reason, device_lost=True)
     return ErrorInfo(Status.ERROR, reason)

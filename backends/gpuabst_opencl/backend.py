@@ -186,7 +186,7 @@ class OpenClBackend(Backend):
     @staticmethod
     def _named(r: Reading[Any], fn: str, param: str) -> Reading[Any]:
         call = f"{fn}({param})"
-        return attrs.evolve(r, call=call) if r.call != call else r
+        return r.replace(call=call) if r.call != call else r
 
     def _device(self, index: int, p: _Platform, di: int, h: Any) -> Device:
         key = (p.index, di)

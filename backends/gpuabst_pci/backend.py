@@ -179,7 +179,7 @@ class PciBackend(Backend):
     def _attr(self, bus: str, attr: str, *, convert: Callable[[Any], Any] | None = None) -> Reading[Any]:
         """``cat /sys/bus/pci/devices/<bus>/<attr>``, converted; the Reading's call names the file."""
         r = self.read("read_attr", self.root, bus, attr, convert=convert, device_key=bus)
-        return attrs.evolve(r, call=f"read_attr:{attr}")
+        return r.replace(call=f"read_attr:{attr}")
 
     def _bar1(self, bars: Reading[dict[str, int]]) -> Reading[int]:
         """An NVIDIA GPU's BAR1 is its frame-buffer aperture (what nvmlDeviceGetBAR1MemoryInfo calls
@@ -198,7 +198,7 @@ class PciBackend(Backend):
     def _driver(self, bus: str) -> Reading[str]:
         """The bound driver: the name the ``driver`` link points to (``lspci -k``: Kernel driver in use)."""
         r = self.read("read_link", self.root, bus, "driver", device_key=bus)
-        r = attrs.evolve(r, call="read_link:driver")
+        r = r.replace(call="read_link:driver")
         return self._not_applicable_if_absent(r, "no driver is bound to this device")
 
     def _driver_version(self, driver: Reading[str]) -> Reading[str]:
@@ -208,7 +208,7 @@ class PciBackend(Backend):
                            "no driver is bound" if driver.status is Status.NOT_APPLICABLE else
                            f"the bound driver is unknown ({driver.reason})")
         r = self.read("read_module_attr", self.root, driver.value, "version", convert=_text)
-        r = attrs.evolve(r, call="read_module_attr:version")
+        r = r.replace(call="read_module_attr:version")
         if not r.ok and (r.reason or "").startswith("ENOENT"):
             return missing(Status.UNSUPPORTED, self.name, r.call,
                            f"the {driver.value} module has no version (in-tree drivers carry the kernel's)")
