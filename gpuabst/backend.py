@@ -27,6 +27,11 @@ from gpuabst.reading import Reading, Status, missing
 _new_reading = tuple.__new__
 _OK = Status.OK
 
+PlanRow = tuple[str, str, tuple[Any, ...], "Callable[[Any], Any] | None"]
+"""One row of a read plan: (name of the result, vendor function, arguments after the device handle,
+conversion of the vendor's answer or None)."""
+Plan = Sequence[PlanRow]
+
 
 @attrs.frozen
 class Probe:
@@ -257,6 +262,11 @@ class Backend(abc.ABC):
         A failure the backend classifies as transient (the device was busy) is asked once more."""
         if device_key is not None and device_key in self._lost:
             raise CallFailed(missing(Status.ERROR, self.name, fn, "device lost earlier in this read"))
+        if self.call_timeout_s is None:  # the common case: the vendor function is called in this frame
+            try:
+                return getattr(self._lib if self._lib is not None else self.lib, fn)(*args, **kwargs)
+            except Exception as e:
+                return self._recover(fn, args, kwargs, e, device_key)
         if device_key is not None and self._timeouts.get(device_key, 0) >= MAX_TIMEOUTS_PER_DEVICE:
             raise CallFailed(missing(Status.TIMEOUT, self.name, fn, "not attempted: earlier calls to this device "
                                      f"did not answer within {self.call_timeout_s:g} s in this read"))
@@ -291,39 +301,74 @@ class Backend(abc.ABC):
 
     def read(self, fn: str, *args: Any, convert: Callable[[Any], Any] | None = None,
              device_key: Any = None, **kwargs: Any) -> Reading[Any]:
-        """Call a vendor function and return its (converted) result as a Reading.
-
-        The common case (no call timeout, device not lost, the call answers) calls the vendor function
-        in this frame; anything else takes :meth:`call`. A snapshot makes about seventy reads per GPU,
-        so each Python frame on this path is paid thousands of times a second by a busy agent.
-        """
-        if self.call_timeout_s is None and device_key not in self._lost:
-            try:
-                value = getattr(self._lib if self._lib is not None else self.lib, fn)(*args, **kwargs)
-            except Exception as e:
-                failed = self._failure(fn, e, device_key)
-                if not failed.transient:
-                    return failed.reading
-                try:
-                    value = self._attempt(fn, args, kwargs, device_key)  # busy: asked once more
-                except CallFailed as f:
-                    return f.reading
-        else:
-            try:
-                value = self.call(fn, *args, device_key=device_key, **kwargs)
-            except CallFailed as f:
-                return f.reading
+        """Call a vendor function and return its (converted) result as a Reading."""
+        try:
+            value = self.call(fn, *args, device_key=device_key, **kwargs)
+        except CallFailed as f:
+            return f.reading
         return self._reading_of(fn, value, convert)
+
+    def read_plan(self, handle: Any, plan: Plan, *, device_key: Any = None) -> dict[str, Reading[Any]]:
+        """Every row of ``plan`` read for one device handle, as ``{name: Reading}``.
+
+        The batch form of :meth:`read`, with the same outcome row by row: one Python frame for all of
+        a device's calls instead of one per call, which is most of what gpuabst adds to the vendor
+        library's own time (docs/performance.md). With a call timeout, or once the device is lost,
+        rows take :meth:`read`.
+        """
+        out: dict[str, Reading[Any]] = {}
+        if self.call_timeout_s is not None:
+            for name, fn, args, convert in plan:
+                out[name] = self.read(fn, handle, *args, convert=convert, device_key=device_key)
+            return out
+        lib = self.lib
+        source = self.name
+        lost = self._lost
+        for name, fn, args, convert in plan:
+            if device_key in lost:  # lost at an earlier row: read() says so for each of the rest
+                out[name] = self.read(fn, handle, *args, convert=convert, device_key=device_key)
+                continue
+            try:
+                value = getattr(lib, fn)(handle, *args)
+            except Exception as e:
+                try:
+                    value = self._recover(fn, (handle, *args), {}, e, device_key)
+                except CallFailed as f:
+                    out[name] = f.reading
+                    continue
+            if convert is not None:
+                try:
+                    value = convert(value)
+                except Exception as e:
+                    out[name] = self._unexpected(fn, value, e)
+                    continue
+            out[name] = _new_reading(Reading, (value, _OK, source, fn, None)) if value is not None else (
+                self._no_value(fn))
+        return out
+
+    def _recover(self, fn: str, args: Sequence[Any], kwargs: dict[str, Any], e: Exception, device_key: Any) -> Any:
+        """After a direct call raised ``e``: the value of asking once more where the failure is transient,
+        else :class:`CallFailed` saying why."""
+        failed = self._failure(fn, e, device_key)
+        if not failed.transient:
+            raise failed from None
+        return self._attempt(fn, args, kwargs, device_key)  # busy: asked once more
 
     def _reading_of(self, fn: str, value: Any, convert: Callable[[Any], Any] | None) -> Reading[Any]:
         if convert is not None:
             try:
                 value = convert(value)
             except Exception as e:
-                return missing(Status.ERROR, self.name, fn, f"unexpected value {value!r}: {e}")
+                return self._unexpected(fn, value, e)
         if value is None:
-            return missing(Status.UNSUPPORTED, self.name, fn, "the vendor call returned no value")
-        return _new_reading(Reading, (value, _OK, self.name, fn, None))
+            return self._no_value(fn)
+        return _new_reading(Reading, (value, _OK, self.name, fn, None))  # type: ignore[no-any-return]
+
+    def _unexpected(self, fn: str, value: Any, e: Exception) -> Reading[Any]:
+        return missing(Status.ERROR, self.name, fn, f"unexpected value {value!r}: {e}")
+
+    def _no_value(self, fn: str) -> Reading[Any]:
+        return missing(Status.UNSUPPORTED, self.name, fn, "the vendor call returned no value")
 
     def read_first(self, *attempts: tuple[Any, ...], convert: Callable[[Any], Any] | None = None,
                    device_key: Any = None) -> Reading[Any]:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from gpuabst.backend import Backend, CallFailed, ErrorInfo, Probe, split
+from gpuabst.backend import Backend, CallFailed, ErrorInfo, Plan, Probe, split
 from gpuabst.errors import BackendUnavailable
 from gpuabst.fixtures.codec import Codec
 from gpuabst.fixtures.tape import Tape
@@ -30,6 +30,113 @@ def _text(v: Any) -> str:
 
 def _watts(mw: Any) -> float:
     return round(int(mw) / 1000.0, 3)
+
+
+def _enabled(v: Any) -> bool:
+    return int(v) == C.FEATURE_ENABLED
+
+
+def _compute_capability(v: Any) -> str:
+    return f"{int(v[0])}.{int(v[1])}"
+
+
+def _compute_mode(v: Any) -> str:
+    return C.COMPUTE_MODES.get(int(v), str(v))
+
+
+def _brand(v: Any) -> str:
+    return C.BRANDS.get(int(v), f"brand {v}")
+
+
+def _architecture(v: Any) -> str:
+    return C.ARCHITECTURES.get(int(v), f"unknown ({v})")
+
+
+def _performance_state(v: Any) -> str:
+    return f"P{int(v)}"
+
+
+# What each value is read from: (model field or raw name, NVML function, arguments after the device
+# handle, conversion). Read a plan at a time with Backend.read_plan; docs/backends/nvidia.md maps
+# every field to its call and to nvidia-smi.
+_RAW_STATIC: Plan = (
+    ("pci", "nvmlDeviceGetPciInfo", (), None),
+    ("ecc", "nvmlDeviceGetEccMode", (), None),
+    ("mig", "nvmlDeviceGetMigMode", (), None),
+    ("limits", "nvmlDeviceGetPowerManagementLimitConstraints", (), None),
+    ("attributes", "nvmlDeviceGetAttributes", (), None),
+    ("bar1", "nvmlDeviceGetBAR1MemoryInfo", (), None),
+)
+_CAPABILITIES: Plan = (
+    ("compute_capability", "nvmlDeviceGetCudaComputeCapability", (), _compute_capability),
+    ("pcie_max_generation", "nvmlDeviceGetMaxPcieLinkGeneration", (), int),
+    ("pcie_max_width", "nvmlDeviceGetMaxPcieLinkWidth", (), int),
+    ("numa_node", "nvmlDeviceGetNumaNodeId", (), int),
+    ("compute_mode", "nvmlDeviceGetComputeMode", (), _compute_mode),
+    ("persistence_mode", "nvmlDeviceGetPersistenceMode", (), _enabled),
+    ("power_limit_w", "nvmlDeviceGetPowerManagementLimit", (), _watts),
+    ("power_limit_default_w", "nvmlDeviceGetPowerManagementDefaultLimit", (), _watts),
+    ("max_graphics_clock_mhz", "nvmlDeviceGetMaxClockInfo", (C.CLOCK_GRAPHICS,), int),
+    ("max_sm_clock_mhz", "nvmlDeviceGetMaxClockInfo", (C.CLOCK_SM,), int),
+    ("max_memory_clock_mhz", "nvmlDeviceGetMaxClockInfo", (C.CLOCK_MEM,), int),
+)
+_THRESHOLDS: Plan = (
+    ("temperature_slowdown_c", "nvmlDeviceGetTemperatureThreshold", (C.THRESHOLD_SLOWDOWN,), float),
+    ("temperature_shutdown_c", "nvmlDeviceGetTemperatureThreshold", (C.THRESHOLD_SHUTDOWN,), float),
+    ("temperature_max_operating_c", "nvmlDeviceGetTemperatureThreshold", (C.THRESHOLD_GPU_MAX,), float),
+)
+_IDENTITY: Plan = (
+    ("name", "nvmlDeviceGetName", (), _text),
+    ("uuid", "nvmlDeviceGetUUID", (), _text),
+    ("serial", "nvmlDeviceGetSerial", (), _text),
+    ("board_part_number", "nvmlDeviceGetBoardPartNumber", (), _text),
+    ("brand", "nvmlDeviceGetBrand", (), _brand),
+    ("architecture", "nvmlDeviceGetArchitecture", (), _architecture),
+    ("vbios_version", "nvmlDeviceGetVbiosVersion", (), _text),
+)
+_STATIC: Plan = (*_RAW_STATIC, *_CAPABILITIES, *_THRESHOLDS, *_IDENTITY)
+"""Read once per session."""
+
+_DYNAMIC_HEALTH: Plan = (
+    ("power_draw_w", "nvmlDeviceGetPowerUsage", (), _watts),
+    ("power_limit_enforced_w", "nvmlDeviceGetEnforcedPowerLimit", (), _watts),
+    ("graphics_clock_mhz", "nvmlDeviceGetClockInfo", (C.CLOCK_GRAPHICS,), int),
+    ("sm_clock_mhz", "nvmlDeviceGetClockInfo", (C.CLOCK_SM,), int),
+    ("memory_clock_mhz", "nvmlDeviceGetClockInfo", (C.CLOCK_MEM,), int),
+    ("fan_speed_pct", "nvmlDeviceGetFanSpeed", (), float),
+    ("performance_state", "nvmlDeviceGetPerformanceState", (), _performance_state),
+    ("retired_pages_single_bit", "nvmlDeviceGetRetiredPages", (C.RETIREMENT_CAUSE_SINGLE_BIT,), len),
+    ("retired_pages_double_bit", "nvmlDeviceGetRetiredPages", (C.RETIREMENT_CAUSE_DOUBLE_BIT,), len),
+    ("retired_pages_pending", "nvmlDeviceGetRetiredPagesPendingStatus", (), _enabled),
+    ("pcie_current_generation", "nvmlDeviceGetCurrPcieLinkGeneration", (), int),
+    ("pcie_current_width", "nvmlDeviceGetCurrPcieLinkWidth", (), int),
+)
+_ECC_COUNTERS: Plan = (
+    ("ecc_corrected_volatile", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_CORRECTED, C.VOLATILE_ECC), int),
+    ("ecc_uncorrected_volatile", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_UNCORRECTED, C.VOLATILE_ECC), int),
+    ("ecc_corrected_aggregate", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_CORRECTED, C.AGGREGATE_ECC), int),
+    ("ecc_uncorrected_aggregate", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_UNCORRECTED, C.AGGREGATE_ECC),
+     int),
+)
+_DYNAMIC: Plan = (
+    ("util", "nvmlDeviceGetUtilizationRates", (), None),
+    ("remapped", "nvmlDeviceGetRemappedRows", (), None),
+    *_DYNAMIC_HEALTH, *_ECC_COUNTERS,
+)
+"""Read on every poll (with the memory, temperature and clock-event calls that fall back to older ones)."""
+
+_MIG_DEVICE: Plan = (
+    ("name", "nvmlDeviceGetName", (), _text),
+    ("uuid", "nvmlDeviceGetUUID", (), _text),
+    ("gpu_instance_id", "nvmlDeviceGetGpuInstanceId", (), int),
+    ("compute_instance_id", "nvmlDeviceGetComputeInstanceId", (), int),
+    ("memory", "nvmlDeviceGetMemoryInfo", (), None),
+    ("attributes", "nvmlDeviceGetAttributes", (), None),
+)
+
+
+def _pick(readings: dict[str, Reading[Any]], plan: Plan) -> dict[str, Reading[Any]]:
+    return {row[0]: readings[row[0]] for row in plan}
 
 
 class NvmlBackend(Backend):
@@ -120,74 +227,40 @@ class NvmlBackend(Backend):
             return Device(vendor="nvidia", index=index, name=f.reading, sources=[self.name],
                           health=HealthReadings(device_lost=self._lost_reading(f, index)))
         key = index
-        rd = self._reader(h, key)
-        pci_raw = rd("nvmlDeviceGetPciInfo")
-        pci = split(pci_raw,
+        r = self.read_plan(h, _STATIC, device_key=key)
+        pci = split(r["pci"],
                     bus_id=lambda p: normalize_bus_id(_text(p.busId)),
                     vendor_id=lambda p: hex_id(int(p.pciDeviceId) & 0xFFFF),
                     device_id=lambda p: hex_id(int(p.pciDeviceId) >> 16),
                     subsystem_id=lambda p: hex_id(int(p.pciSubSystemId) >> 16),
                     subsystem_vendor_id=lambda p: hex_id(int(p.pciSubSystemId) & 0xFFFF))
-        ecc = rd("nvmlDeviceGetEccMode")
-        mig = rd("nvmlDeviceGetMigMode")
-        limits = rd("nvmlDeviceGetPowerManagementLimitConstraints")
-        attributes = rd("nvmlDeviceGetAttributes")
-        cc = rd("nvmlDeviceGetCudaComputeCapability", convert=lambda v: f"{int(v[0])}.{int(v[1])}")
+        ecc, mig, limits = r["ecc"], r["mig"], r["limits"]
         caps = Capabilities(
-            compute_capability=cc,
-            compute_units=attributes.map(lambda a: int(a.multiprocessorCount)),
-            ecc_enabled=ecc.map(lambda v: int(v[0]) == C.FEATURE_ENABLED),
-            ecc_pending_enabled=ecc.map(lambda v: int(v[1]) == C.FEATURE_ENABLED),
-            mig_enabled=mig.map(lambda v: int(v[0]) == C.FEATURE_ENABLED),
-            mig_pending_enabled=mig.map(lambda v: int(v[1]) == C.FEATURE_ENABLED),
-            pcie_max_generation=rd("nvmlDeviceGetMaxPcieLinkGeneration", convert=int),
-            pcie_max_width=rd("nvmlDeviceGetMaxPcieLinkWidth", convert=int),
+            compute_units=r["attributes"].map(lambda a: int(a.multiprocessorCount)),
+            ecc_enabled=ecc.map(lambda v: _enabled(v[0])),
+            ecc_pending_enabled=ecc.map(lambda v: _enabled(v[1])),
+            mig_enabled=mig.map(lambda v: _enabled(v[0])),
+            mig_pending_enabled=mig.map(lambda v: _enabled(v[1])),
             nvlink_active_links=self._nvlink_active(h, key),
-            numa_node=rd("nvmlDeviceGetNumaNodeId", convert=int),
-            compute_mode=rd("nvmlDeviceGetComputeMode", convert=lambda v: C.COMPUTE_MODES.get(int(v), str(v))),
-            persistence_mode=rd("nvmlDeviceGetPersistenceMode", convert=lambda v: int(v) == C.FEATURE_ENABLED),
-            power_limit_w=rd("nvmlDeviceGetPowerManagementLimit", convert=_watts),
-            power_limit_default_w=rd("nvmlDeviceGetPowerManagementDefaultLimit", convert=_watts),
             power_limit_min_w=limits.map(lambda v: _watts(v[0])),
             power_limit_max_w=limits.map(lambda v: _watts(v[1])),
-            max_graphics_clock_mhz=rd("nvmlDeviceGetMaxClockInfo", C.CLOCK_GRAPHICS, convert=int),
-            max_sm_clock_mhz=rd("nvmlDeviceGetMaxClockInfo", C.CLOCK_SM, convert=int),
-            max_memory_clock_mhz=rd("nvmlDeviceGetMaxClockInfo", C.CLOCK_MEM, convert=int),
+            **_pick(r, _CAPABILITIES),
         )
-        bar1 = rd("nvmlDeviceGetBAR1MemoryInfo")
-        memory = MemoryInfo(**split(bar1, bar1_total_bytes=lambda b: int(b.bar1Total),
+        memory = MemoryInfo(**split(r["bar1"], bar1_total_bytes=lambda b: int(b.bar1Total),
                                     bar1_used_bytes=lambda b: int(b.bar1Used)))
-        health = HealthReadings(
-            temperature_slowdown_c=rd("nvmlDeviceGetTemperatureThreshold", C.THRESHOLD_SLOWDOWN, convert=float),
-            temperature_shutdown_c=rd("nvmlDeviceGetTemperatureThreshold", C.THRESHOLD_SHUTDOWN, convert=float),
-            temperature_max_operating_c=rd("nvmlDeviceGetTemperatureThreshold", C.THRESHOLD_GPU_MAX,
-                                           convert=float),
-        )
         cuda = getattr(self, "_cuda", missing(Status.NOT_RECORDED, self.name, "nvmlSystemGetCudaDriverVersion"))
         driver = getattr(self, "_driver", missing(Status.NOT_RECORDED, self.name, "nvmlSystemGetDriverVersion"))
-        bus = pci["bus_id"].get()
         return Device(
             vendor="nvidia", index=index,
-            name=rd("nvmlDeviceGetName", convert=_text),
-            uuid=rd("nvmlDeviceGetUUID", convert=_text),
-            serial=rd("nvmlDeviceGetSerial", convert=_text),
-            board_part_number=rd("nvmlDeviceGetBoardPartNumber", convert=_text),
-            brand=rd("nvmlDeviceGetBrand", convert=lambda v: C.BRANDS.get(int(v), f"brand {v}")),
-            architecture=rd("nvmlDeviceGetArchitecture",
-                            convert=lambda v: C.ARCHITECTURES.get(int(v), f"unknown ({v})")),
-            vbios_version=rd("nvmlDeviceGetVbiosVersion", convert=_text),
             driver_name=ok("nvidia", self.name, None),
             driver_version=driver, cuda_driver_version=cuda,
-            pci=PciInfo(**pci), memory=memory, capabilities=caps, health=health,
-            partitions=self._mig_partitions(h, key, caps.mig_enabled, bus),
+            pci=PciInfo(**pci), memory=memory, capabilities=caps, health=HealthReadings(**_pick(r, _THRESHOLDS)),
+            partitions=self._mig_partitions(h, key, caps.mig_enabled, pci["bus_id"].get()),
+            name=r["name"], uuid=r["uuid"], serial=r["serial"], board_part_number=r["board_part_number"],
+            brand=r["brand"], architecture=r["architecture"], vbios_version=r["vbios_version"],
             sources=[self.name])
 
     # --- helpers -------------------------------------------------------------------------------
-    def _reader(self, h: Any, key: Any) -> Any:
-        def rd(fn: str, *args: Any, convert: Any = None) -> Reading[Any]:
-            return self.read(fn, h, *args, convert=convert, device_key=key)
-        return rd
-
     def _lost_reading(self, failure: CallFailed, key: Any) -> Reading[bool]:
         if self.is_lost(key):
             return Reading(True, Status.OK, self.name, failure.reading.call)
@@ -195,21 +268,25 @@ class NvmlBackend(Backend):
 
     def _nvlink_active(self, h: Any, key: Any) -> Reading[int]:
         """Active NVLink links: nvmlDeviceGetNvLinkState for each link until the driver says no more."""
+        fn = "nvmlDeviceGetNvLinkState"
         active = 0
-        first: Reading[Any] | None = None
         for link in range(C.NVLINK_MAX_LINKS):
-            r = self.read("nvmlDeviceGetNvLinkState", h, link, convert=int, device_key=key)
-            if not r.ok:
-                if link == 0:
-                    first = r
-                break
-            active += int(r.value == C.FEATURE_ENABLED)
-        if first is not None:
-            if first.status is Status.UNSUPPORTED:
-                return missing(Status.NOT_APPLICABLE, self.name, "nvmlDeviceGetNvLinkState",
-                               f"no NVLink on this device ({first.reason})")
-            return first
-        return ok(active, self.name, "nvmlDeviceGetNvLinkState")
+            try:
+                state = self.call(fn, h, link, device_key=key)
+            except CallFailed as f:
+                if link > 0:
+                    break
+                if f.reading.status is Status.UNSUPPORTED:
+                    return missing(Status.NOT_APPLICABLE, self.name, fn,
+                                   f"no NVLink on this device ({f.reading.reason})")
+                return f.reading
+            try:
+                active += int(state) == C.FEATURE_ENABLED
+            except (TypeError, ValueError) as e:
+                if link > 0:
+                    break
+                return self._unexpected(fn, state, e)
+        return ok(active, self.name, fn)
 
     def _mig_partitions(self, h: Any, key: Any, mig_enabled: Reading[bool], bus: str | None) -> list[Partition]:
         """MIG instances: nvmlDeviceGetMigDeviceHandleByIndex for each slot up to the maximum count."""
@@ -222,20 +299,16 @@ class NvmlBackend(Backend):
                 mh = self.call("nvmlDeviceGetMigDeviceHandleByIndex", h, slot, device_key=key)
             except CallFailed:
                 continue  # an empty slot answers NOT_FOUND
-            rd = self._reader(mh, key)
-            name = rd("nvmlDeviceGetName", convert=_text)
-            mem = rd("nvmlDeviceGetMemoryInfo")
-            attributes = rd("nvmlDeviceGetAttributes")
+            r = self.read_plan(mh, _MIG_DEVICE, device_key=key)
+            name = r["name"]
             parts.append(Partition(
                 kind="mig", index=slot, parent_bus_id=bus, name=name,
                 profile=name.map(_mig_profile) if name.ok and _mig_profile(name.value) else missing(
                     Status.NOT_RECORDED if not name.ok else Status.UNSUPPORTED, self.name, "nvmlDeviceGetName",
                     "the MIG device name does not carry a profile" if name.ok else name.reason),
-                uuid=rd("nvmlDeviceGetUUID", convert=_text),
-                gpu_instance_id=rd("nvmlDeviceGetGpuInstanceId", convert=int),
-                compute_instance_id=rd("nvmlDeviceGetComputeInstanceId", convert=int),
-                memory_total_bytes=mem.map(lambda m: int(m.total)),
-                compute_units=attributes.map(lambda a: int(a.multiprocessorCount)),
+                uuid=r["uuid"], gpu_instance_id=r["gpu_instance_id"], compute_instance_id=r["compute_instance_id"],
+                memory_total_bytes=r["memory"].map(lambda m: int(m.total)),
+                compute_units=r["attributes"].map(lambda a: int(a.multiprocessorCount)),
             ))
         return parts
 
@@ -249,68 +322,53 @@ class NvmlBackend(Backend):
             return attrs.evolve(device, health=attrs.evolve(device.health,
                                                             device_lost=self._lost_reading(f, device.index)))
         key = device.index
-        rd = self._reader(h, key)
         mem = self.read_first(("nvmlDeviceGetMemoryInfo", h, C.MEMORY_V2), ("nvmlDeviceGetMemoryInfo", h),
                               device_key=key)
-        memory = attrs.evolve(device.memory, **split(
-            mem, total_bytes=lambda m: int(m.total), used_bytes=lambda m: int(m.used),
-            free_bytes=lambda m: int(m.free)))
-        if mem.ok and hasattr(mem.value, "reserved"):
-            memory = attrs.evolve(memory, reserved_bytes=mem.map(lambda m: int(m.reserved)))
-        elif mem.ok:
-            memory = attrs.evolve(memory, reserved_bytes=missing(
-                Status.UNSUPPORTED, self.name, "nvmlDeviceGetMemoryInfo",
-                "only the v1 memory structure, without reserved memory, is available from this driver"))
-        else:
-            memory = attrs.evolve(memory, reserved_bytes=mem)
-        util = rd("nvmlDeviceGetUtilizationRates")
+        r = self.read_plan(h, _DYNAMIC, device_key=key)
+        temperature = self.read_first(("nvmlDeviceGetTemperatureV", h, C.TEMPERATURE_GPU),
+                                      ("nvmlDeviceGetTemperature", h, C.TEMPERATURE_GPU),
+                                      convert=float, device_key=key)
         reasons = self.read_first(("nvmlDeviceGetCurrentClocksEventReasons", h),
                                   ("nvmlDeviceGetCurrentClocksThrottleReasons", h),
                                   convert=lambda v: C.decode_clock_event_reasons(int(v)), device_key=key)
-        remapped = rd("nvmlDeviceGetRemappedRows")
-        gen = rd("nvmlDeviceGetCurrPcieLinkGeneration", convert=int)
-        width = rd("nvmlDeviceGetCurrPcieLinkWidth", convert=int)
         caps = device.capabilities
-        health = attrs.evolve(
-            device.health,
-            temperature_c=self.read_first(("nvmlDeviceGetTemperatureV", h, C.TEMPERATURE_GPU),
-                                          ("nvmlDeviceGetTemperature", h, C.TEMPERATURE_GPU),
-                                          convert=float, device_key=key),
-            power_draw_w=rd("nvmlDeviceGetPowerUsage", convert=_watts),
-            power_limit_enforced_w=rd("nvmlDeviceGetEnforcedPowerLimit", convert=_watts),
+        if caps.ecc_enabled.ok and caps.ecc_enabled.value is False:
+            for name, *_ in _ECC_COUNTERS:
+                if not r[name].ok:
+                    r[name] = missing(Status.NOT_APPLICABLE, self.name, r[name].call, "ECC is disabled")
+        util, remapped = r["util"], r["remapped"]
+        static_memory, static_health = device.memory, device.health
+        memory = MemoryInfo(
+            bar1_total_bytes=static_memory.bar1_total_bytes, bar1_used_bytes=static_memory.bar1_used_bytes,
+            reserved_bytes=self._reserved(mem),
+            **split(mem, total_bytes=lambda m: int(m.total), used_bytes=lambda m: int(m.used),
+                    free_bytes=lambda m: int(m.free)))
+        health = HealthReadings(
+            temperature_slowdown_c=static_health.temperature_slowdown_c,
+            temperature_shutdown_c=static_health.temperature_shutdown_c,
+            temperature_max_operating_c=static_health.temperature_max_operating_c,
+            temperature_c=temperature,
             utilization_gpu_pct=util.map(lambda u: float(u.gpu)),
             utilization_memory_pct=util.map(lambda u: float(u.memory)),
-            graphics_clock_mhz=rd("nvmlDeviceGetClockInfo", C.CLOCK_GRAPHICS, convert=int),
-            sm_clock_mhz=rd("nvmlDeviceGetClockInfo", C.CLOCK_SM, convert=int),
-            memory_clock_mhz=rd("nvmlDeviceGetClockInfo", C.CLOCK_MEM, convert=int),
-            fan_speed_pct=rd("nvmlDeviceGetFanSpeed", convert=float),
-            performance_state=rd("nvmlDeviceGetPerformanceState", convert=lambda v: f"P{int(v)}"),
-            ecc_corrected_volatile=self._ecc(h, key, C.MEMORY_ERROR_CORRECTED, C.VOLATILE_ECC, caps),
-            ecc_uncorrected_volatile=self._ecc(h, key, C.MEMORY_ERROR_UNCORRECTED, C.VOLATILE_ECC, caps),
-            ecc_corrected_aggregate=self._ecc(h, key, C.MEMORY_ERROR_CORRECTED, C.AGGREGATE_ECC, caps),
-            ecc_uncorrected_aggregate=self._ecc(h, key, C.MEMORY_ERROR_UNCORRECTED, C.AGGREGATE_ECC, caps),
-            retired_pages_single_bit=rd("nvmlDeviceGetRetiredPages", C.RETIREMENT_CAUSE_SINGLE_BIT, convert=len),
-            retired_pages_double_bit=rd("nvmlDeviceGetRetiredPages", C.RETIREMENT_CAUSE_DOUBLE_BIT, convert=len),
-            retired_pages_pending=rd("nvmlDeviceGetRetiredPagesPendingStatus",
-                                     convert=lambda v: int(v) == C.FEATURE_ENABLED),
             remapped_rows_corrected=remapped.map(lambda v: int(v[0])),
             remapped_rows_uncorrected=remapped.map(lambda v: int(v[1])),
             remapped_rows_pending=remapped.map(lambda v: bool(int(v[2]))),
             remapped_rows_failure=remapped.map(lambda v: bool(int(v[3]))),
             throttle_reasons=reasons,
-            pcie_current_generation=gen,
-            pcie_current_width=width,
-            pcie_link_degraded=_link_degraded(gen, width, caps, self.name),
+            pcie_link_degraded=_link_degraded(r["pcie_current_generation"], r["pcie_current_width"], caps, self.name),
             device_lost=ok(self.is_lost(key), self.name, None),
+            **_pick(r, _DYNAMIC_HEALTH), **_pick(r, _ECC_COUNTERS),
         )
         return attrs.evolve(device, memory=memory, health=health)
 
-    def _ecc(self, h: Any, key: Any, error_type: int, counter: int, caps: Capabilities) -> Reading[int]:
-        """nvmlDeviceGetTotalEccErrors; not applicable while ECC is off."""
-        r = self.read("nvmlDeviceGetTotalEccErrors", h, error_type, counter, convert=int, device_key=key)
-        if not r.ok and caps.ecc_enabled.ok and caps.ecc_enabled.value is False:
-            return missing(Status.NOT_APPLICABLE, self.name, r.call, "ECC is disabled")
-        return r
+    def _reserved(self, mem: Reading[Any]) -> Reading[int]:
+        """Reserved memory, given only by the v2 memory structure."""
+        if not mem.ok:
+            return mem
+        if hasattr(mem.value, "reserved"):
+            return mem.map(lambda m: int(m.reserved))
+        return missing(Status.UNSUPPORTED, self.name, "nvmlDeviceGetMemoryInfo",
+                       "only the v1 memory structure, without reserved memory, is available from this driver")
 
 
 def _mig_profile(name: str | None) -> str | None:
