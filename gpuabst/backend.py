@@ -26,6 +26,7 @@ from gpuabst.reading import Reading, Status, missing
 
 _new_reading = tuple.__new__
 _OK = Status.OK
+_NOTHING: Any = object()
 
 PlanRow = tuple[str, str, tuple[Any, ...], "Callable[[Any], Any] | None"]
 """One row of a read plan: (name of the result, vendor function, arguments after the device handle,
@@ -289,15 +290,21 @@ class Backend(abc.ABC):
 
     def _failure(self, fn: str, e: Exception, device_key: Any) -> CallFailed:
         """What a vendor exception means, as a CallFailed carrying the Reading; marks lost devices."""
-        if isinstance(e, NotRecorded):
-            return CallFailed(missing(Status.NOT_RECORDED, self.name, fn, str(e)), function_missing=True)
-        info = self.classify_error(e)
-        if info is None:
-            return CallFailed(missing(Status.ERROR, self.name, fn, f"{type(e).__name__}: {e}"))
-        if info.device_lost and device_key is not None:
-            self._lost.add(device_key)
+        info = self._classified(e, device_key)
         return CallFailed(missing(info.status, self.name, fn, info.reason), function_missing=info.function_missing,
                           transient=info.transient)
+
+    def _classified(self, e: Exception, device_key: Any) -> ErrorInfo:
+        """The backend's classification of a vendor exception (anything else is an error naming the
+        exception); a device the vendor reports lost is marked lost."""
+        if isinstance(e, NotRecorded):
+            return ErrorInfo(Status.NOT_RECORDED, str(e), function_missing=True)
+        info = self.classify_error(e)
+        if info is None:
+            return ErrorInfo(Status.ERROR, f"{type(e).__name__}: {e}")
+        if info.device_lost and device_key is not None:
+            self._lost.add(device_key)
+        return info
 
     def read(self, fn: str, *args: Any, convert: Callable[[Any], Any] | None = None,
              device_key: Any = None, **kwargs: Any) -> Reading[Any]:
@@ -308,8 +315,12 @@ class Backend(abc.ABC):
             return f.reading
         return self._reading_of(fn, value, convert)
 
-    def read_plan(self, handle: Any, plan: Plan, *, device_key: Any = None) -> dict[str, Reading[Any]]:
+    def read_plan(self, handle: Any, plan: Plan, *, device_key: Any = None,
+                  until_failure: bool = False) -> dict[str, Reading[Any]]:
         """Every row of ``plan`` read for one device handle, as ``{name: Reading}``.
+
+        ``until_failure``: stop after the first row that fails (its Reading is the last one returned):
+        for numbered things (links, fans) read until the driver says there are no more.
 
         The batch form of :meth:`read`, with the same outcome row by row: one Python frame for all of
         a device's calls instead of one per call, which is most of what gpuabst adds to the vendor
@@ -317,34 +328,40 @@ class Backend(abc.ABC):
         rows take :meth:`read`.
         """
         out: dict[str, Reading[Any]] = {}
-        if self.call_timeout_s is not None:
-            for name, fn, args, convert in plan:
-                out[name] = self.read(fn, handle, *args, convert=convert, device_key=device_key)
-            return out
+        slow = self.call_timeout_s is not None
         lib = self.lib
         source = self.name
         lost = self._lost
+        r: Reading[Any]
         for name, fn, args, convert in plan:
-            if device_key in lost:  # lost at an earlier row: read() says so for each of the rest
-                out[name] = self.read(fn, handle, *args, convert=convert, device_key=device_key)
-                continue
-            try:
-                value = getattr(lib, fn)(handle, *args)
-            except Exception as e:
+            if slow or device_key in lost:
+                r = self.read(fn, handle, *args, convert=convert, device_key=device_key)
+            else:
+                raw = _NOTHING
                 try:
-                    value = self._recover(fn, (handle, *args), {}, e, device_key)
-                except CallFailed as f:
-                    out[name] = f.reading
-                    continue
-            if convert is not None:
-                try:
-                    value = convert(value)
+                    raw = getattr(lib, fn)(handle, *args)
+                    value = raw if convert is None else convert(raw)
                 except Exception as e:
-                    out[name] = self._unexpected(fn, value, e)
-                    continue
-            out[name] = _new_reading(Reading, (value, _OK, source, fn, None)) if value is not None else (
-                self._no_value(fn))
+                    r = self._unexpected(fn, raw, e) if raw is not _NOTHING else self._recovered(
+                        fn, (handle, *args), convert, e, device_key)
+                else:
+                    r = _new_reading(Reading, (value, _OK, source, fn, None)) if value is not None else (
+                        self._no_value(fn))
+            out[name] = r
+            if until_failure and r[1] is not _OK:
+                break
         return out
+
+    def _recovered(self, fn: str, args: Sequence[Any], convert: Callable[[Any], Any] | None, e: Exception,
+                   device_key: Any) -> Reading[Any]:
+        """The Reading of a direct call that raised ``e`` (asked once more where the failure is transient)."""
+        info = self._classified(e, device_key)
+        if not info.transient:
+            return missing(info.status, self.name, fn, info.reason)
+        try:
+            return self._reading_of(fn, self._attempt(fn, args, {}, device_key), convert)
+        except CallFailed as f:
+            return f.reading
 
     def _recover(self, fn: str, args: Sequence[Any], kwargs: dict[str, Any], e: Exception, device_key: Any) -> Any:
         """After a direct call raised ``e``: the value of asking once more where the failure is transient,
@@ -362,7 +379,7 @@ class Backend(abc.ABC):
                 return self._unexpected(fn, value, e)
         if value is None:
             return self._no_value(fn)
-        return _new_reading(Reading, (value, _OK, self.name, fn, None))  # type: ignore[no-any-return]
+        return _new_reading(Reading, (value, _OK, self.name, fn, None))
 
     def _unexpected(self, fn: str, value: Any, e: Exception) -> Reading[Any]:
         return missing(Status.ERROR, self.name, fn, f"unexpected value {value!r}: {e}")
@@ -444,15 +461,23 @@ class CallTimedOut(Exception):
 
 
 def split(reading: Reading[Any], **getters: Callable[[Any], Any]) -> dict[str, Reading[Any]]:
-    """Several Readings from one vendor call's result (``memory -> total, used, free``)."""
+    """Several Readings from one vendor call's result (``memory -> total, used, free``).
+
+    A missing result makes every part missing for the same reason; a part the result lacks is
+    ``not_recorded`` (replay) or ``unsupported`` (None), one that cannot be read an error naming it.
+    """
+    if reading[1] is not _OK:
+        return dict.fromkeys(getters, reading)
+    value, _, source, call, reason = reading
     out: dict[str, Reading[Any]] = {}
     for name, get in getters.items():
         try:
-            r = reading.map(get)
-            out[name] = r if r.status is not Status.OK or r.value is not None else missing(
-                Status.UNSUPPORTED, reading.source, reading.call, f"{name} not given by this driver")
+            part = get(value)
         except MissingField as e:
-            out[name] = missing(Status.NOT_RECORDED, reading.source, reading.call, f"{name}: {e}")
+            out[name] = missing(Status.NOT_RECORDED, source, call, f"{name}: {e}")
         except Exception as e:
-            out[name] = missing(Status.ERROR, reading.source, reading.call, f"{name}: {e}")
+            out[name] = missing(Status.ERROR, source, call, f"{name}: {e}")
+        else:
+            out[name] = _new_reading(Reading, (part, _OK, source, call, reason)) if part is not None else missing(
+                Status.UNSUPPORTED, source, call, f"{name} not given by this driver")
     return out

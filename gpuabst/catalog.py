@@ -20,6 +20,7 @@ pci.device_id,pci.sub_device_id,memory.total``, ``amd-smi static --asic --vram``
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import json
 import math
@@ -89,8 +90,10 @@ def normalize_interface(raw: str | None) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def _hex4(value: str | None) -> str | None:
-    """``0x10DE``, ``10de`` -> ``0x10de``; anything else -> None."""
+    """``0x10DE``, ``10de`` -> ``0x10de``; anything else -> None (kept per spelling: asked for every
+    device on every read)."""
     if not value:
         return None
     text = value.strip().lower()
@@ -201,6 +204,10 @@ class Resolution:
 _GB_IN_NAME = re.compile(r"(\d+)\s*GB\b", re.IGNORECASE)
 
 
+_RESOLUTIONS_KEPT = 4096
+"""Distinct devices whose resolution a Catalog keeps (a machine has a few; the bound caps memory)."""
+
+
 class Catalog:
     """A set of :class:`CatalogEntry` indexed by PCI ids. ``origin`` says where it was read from."""
 
@@ -211,6 +218,8 @@ class Catalog:
         self._by_id: dict[tuple[str, str], list[CatalogEntry]] = {}
         for e in self.entries:
             self._by_id.setdefault((e.vendor_id, e.device_id), []).append(e)
+        self._resolved: dict[Evidence, Resolution] = {}
+        """Resolutions already made: a poll resolves every device again, with the same evidence."""
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -231,6 +240,14 @@ class Catalog:
     # --- resolving ------------------------------------------------------------------------------
     def resolve(self, ev: Evidence) -> Resolution:
         """The product a device is, from its evidence; see the module docstring."""
+        known = self._resolved.get(ev)
+        if known is None:
+            known = self._resolve(ev)
+            if len(self._resolved) < _RESOLUTIONS_KEPT:
+                self._resolved[ev] = known
+        return known
+
+    def _resolve(self, ev: Evidence) -> Resolution:
         vid, did = _hex4(ev.vendor_id), _hex4(ev.device_id)
         if vid and did and did not in ("0x0000", "0xffff"):
             cands = self._by_id.get((vid, did), [])

@@ -55,11 +55,10 @@ def model_for(device: Device) -> Reading[str]:
 
     if device.device_type != "gpu":
         return missing(Status.NOT_APPLICABLE, SOURCE, None, f"a {device.device_type} device has no GPU model")
-    why = "no catalog entry"
-    entry = catalog.lookup_device(device)
-    if entry is not None:
-        return Reading(entry.model, Status.OK, "catalog", f"catalog:{entry.key}")
-    why = catalog.resolve_device(device).reason or why
+    resolution = catalog.resolve_device(device)
+    if resolution.model is not None:
+        return Reading(resolution.model, Status.OK, "catalog", f"catalog:{resolution.key}")
+    why = resolution.reason or "no catalog entry"
     if device.name.ok:
         slug = derive_slug(str(device.name.value))
         if slug:

@@ -108,7 +108,10 @@ class Reading(tuple[Any, ...], Generic[T]):
         """Apply ``fn`` to the value of an ok Reading; a missing one passes through unchanged."""
         if self[1] is not _OK:
             return self
-        return Reading(fn(self[0]), _OK, self[2], self[3], self[4])
+        value = fn(self[0])
+        if value is None:
+            raise ValueError(f"a Reading with status ok must have a value (got None from {self[3]})")
+        return _tuple_new(Reading, (value, _OK, self[2], self[3], self[4]))
 
     def replace(self, **changes: Any) -> Reading[T]:
         """A copy with some fields changed (``r.replace(call="read_attr:vendor")``), checked like a new one."""

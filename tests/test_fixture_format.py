@@ -79,3 +79,23 @@ def test_wrong_types_inside_a_call_are_rejected() -> None:
     data["backends"]["nvml"]["calls"][0]["latency_us"] = -5
     with pytest.raises(FixtureError, match="latency_us"):
         fmt.from_json(data)
+
+
+def test_a_replayed_structure_reads_like_the_real_one_and_stays_read_only() -> None:
+    import copy
+    import pickle
+
+    from gpuabst.fixtures.codec import Codec, MissingField, Struct
+
+    mem = Codec().decode({"$struct": "nvmlMemory_t", "total": 5, "used": 2})
+    assert isinstance(mem, Struct) and (mem.total, mem.used) == (5, 2)
+    with pytest.raises(MissingField, match="recorded nvmlMemory_t has no field 'free'"):
+        _ = mem.free
+    assert getattr(mem, "reserved", None) is None  # a missing field is an AttributeError, as hasattr expects
+    with pytest.raises(AttributeError, match="read-only"):
+        mem.total = 3
+    with pytest.raises(AttributeError, match="read-only"):
+        del mem.total
+    for again in (copy.copy(mem), copy.deepcopy(mem), pickle.loads(pickle.dumps(mem))):
+        assert again._fields == {"total": 5, "used": 2} and repr(again) == "nvmlMemory_t({'total': 5, 'used': 2})"
+    assert Codec().encode(mem) == {"$struct": "nvmlMemory_t", "total": 5, "used": 2}

@@ -125,6 +125,9 @@ _DYNAMIC: Plan = (
 )
 """Read on every poll (with the memory, temperature and clock-event calls that fall back to older ones)."""
 
+_NVLINK_LINKS: Plan = tuple((f"link{i}", "nvmlDeviceGetNvLinkState", (i,), int) for i in range(C.NVLINK_MAX_LINKS))
+"""Read in order until the first link the driver does not know."""
+
 _MIG_DEVICE: Plan = (
     ("name", "nvmlDeviceGetName", (), _text),
     ("uuid", "nvmlDeviceGetUUID", (), _text),
@@ -234,16 +237,12 @@ class NvmlBackend(Backend):
                     device_id=lambda p: hex_id(int(p.pciDeviceId) >> 16),
                     subsystem_id=lambda p: hex_id(int(p.pciSubSystemId) >> 16),
                     subsystem_vendor_id=lambda p: hex_id(int(p.pciSubSystemId) & 0xFFFF))
-        ecc, mig, limits = r["ecc"], r["mig"], r["limits"]
         caps = Capabilities(
             compute_units=r["attributes"].map(lambda a: int(a.multiprocessorCount)),
-            ecc_enabled=ecc.map(lambda v: _enabled(v[0])),
-            ecc_pending_enabled=ecc.map(lambda v: _enabled(v[1])),
-            mig_enabled=mig.map(lambda v: _enabled(v[0])),
-            mig_pending_enabled=mig.map(lambda v: _enabled(v[1])),
             nvlink_active_links=self._nvlink_active(h, key),
-            power_limit_min_w=limits.map(lambda v: _watts(v[0])),
-            power_limit_max_w=limits.map(lambda v: _watts(v[1])),
+            **split(r["ecc"], ecc_enabled=lambda v: _enabled(v[0]), ecc_pending_enabled=lambda v: _enabled(v[1])),
+            **split(r["mig"], mig_enabled=lambda v: _enabled(v[0]), mig_pending_enabled=lambda v: _enabled(v[1])),
+            **split(r["limits"], power_limit_min_w=lambda v: _watts(v[0]), power_limit_max_w=lambda v: _watts(v[1])),
             **_pick(r, _CAPABILITIES),
         )
         memory = MemoryInfo(**split(r["bar1"], bar1_total_bytes=lambda b: int(b.bar1Total),
@@ -268,25 +267,14 @@ class NvmlBackend(Backend):
 
     def _nvlink_active(self, h: Any, key: Any) -> Reading[int]:
         """Active NVLink links: nvmlDeviceGetNvLinkState for each link until the driver says no more."""
-        fn = "nvmlDeviceGetNvLinkState"
-        active = 0
-        for link in range(C.NVLINK_MAX_LINKS):
-            try:
-                state = self.call(fn, h, link, device_key=key)
-            except CallFailed as f:
-                if link > 0:
-                    break
-                if f.reading.status is Status.UNSUPPORTED:
-                    return missing(Status.NOT_APPLICABLE, self.name, fn,
-                                   f"no NVLink on this device ({f.reading.reason})")
-                return f.reading
-            try:
-                active += int(state) == C.FEATURE_ENABLED
-            except (TypeError, ValueError) as e:
-                if link > 0:
-                    break
-                return self._unexpected(fn, state, e)
-        return ok(active, self.name, fn)
+        links = list(self.read_plan(h, _NVLINK_LINKS, device_key=key, until_failure=True).values())
+        first = links[0]
+        if not first.ok:
+            if first.status is Status.UNSUPPORTED:
+                return missing(Status.NOT_APPLICABLE, self.name, first.call,
+                               f"no NVLink on this device ({first.reason})")
+            return first
+        return ok(sum(r.value == C.FEATURE_ENABLED for r in links if r.ok), self.name, first.call)
 
     def _mig_partitions(self, h: Any, key: Any, mig_enabled: Reading[bool], bus: str | None) -> list[Partition]:
         """MIG instances: nvmlDeviceGetMigDeviceHandleByIndex for each slot up to the maximum count."""
@@ -336,7 +324,6 @@ class NvmlBackend(Backend):
             for name, *_ in _ECC_COUNTERS:
                 if not r[name].ok:
                     r[name] = missing(Status.NOT_APPLICABLE, self.name, r[name].call, "ECC is disabled")
-        util, remapped = r["util"], r["remapped"]
         static_memory, static_health = device.memory, device.health
         memory = MemoryInfo(
             bar1_total_bytes=static_memory.bar1_total_bytes, bar1_used_bytes=static_memory.bar1_used_bytes,
@@ -348,12 +335,11 @@ class NvmlBackend(Backend):
             temperature_shutdown_c=static_health.temperature_shutdown_c,
             temperature_max_operating_c=static_health.temperature_max_operating_c,
             temperature_c=temperature,
-            utilization_gpu_pct=util.map(lambda u: float(u.gpu)),
-            utilization_memory_pct=util.map(lambda u: float(u.memory)),
-            remapped_rows_corrected=remapped.map(lambda v: int(v[0])),
-            remapped_rows_uncorrected=remapped.map(lambda v: int(v[1])),
-            remapped_rows_pending=remapped.map(lambda v: bool(int(v[2]))),
-            remapped_rows_failure=remapped.map(lambda v: bool(int(v[3]))),
+            **split(r["util"], utilization_gpu_pct=lambda u: float(u.gpu),
+                    utilization_memory_pct=lambda u: float(u.memory)),
+            **split(r["remapped"], remapped_rows_corrected=lambda v: int(v[0]),
+                    remapped_rows_uncorrected=lambda v: int(v[1]), remapped_rows_pending=lambda v: bool(int(v[2])),
+                    remapped_rows_failure=lambda v: bool(int(v[3]))),
             throttle_reasons=reasons,
             pcie_link_degraded=_link_degraded(r["pcie_current_generation"], r["pcie_current_width"], caps, self.name),
             device_lost=ok(self.is_lost(key), self.name, None),

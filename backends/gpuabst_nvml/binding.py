@@ -6,6 +6,7 @@ import ctypes
 import functools
 import importlib
 import importlib.metadata
+import sys
 import warnings
 from typing import Any
 
@@ -20,6 +21,9 @@ INSTALL_HINT = "pip install 'gpuabst[nvidia]' (nvidia-ml-py) and install the NVI
 
 def import_pynvml() -> Any:
     """Import nvidia-ml-py's ``pynvml`` (loads no library until nvmlInit)."""
+    loaded = sys.modules.get("pynvml")
+    if loaded is not None:
+        return loaded
     try:
         with warnings.catch_warnings():
             # the deprecated PyPI 'pynvml' wrapper warns on import; nvidia-ml-py does not
@@ -46,7 +50,12 @@ def classify(exc: BaseException) -> ErrorInfo | None:
     """The Reading status for an NVMLError (real or replayed), by its NVML return code."""
     if not is_nvml_error(exc):
         return None
-    code: int = exc.value  # type: ignore[attr-defined]
+    return info_for_code(exc.value)  # type: ignore[attr-defined]
+
+
+@functools.lru_cache(maxsize=256)
+def info_for_code(code: int) -> ErrorInfo:
+    """What an NVML return code means for a Reading (asked for every failed call, so kept per code)."""
     reason = C.error_name(code)
     if code == C.NOT_SUPPORTED:
         return ErrorInfo(Status.UNSUPPORTED, reason)
