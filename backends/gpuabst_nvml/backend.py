@@ -94,6 +94,8 @@ _IDENTITY: Plan = (
     ("architecture", "nvmlDeviceGetArchitecture", (), _architecture),
     ("vbios_version", "nvmlDeviceGetVbiosVersion", (), _text),
 )
+_STATIC_MEMORY = ("bar1_total_bytes", "bar1_used_bytes")
+"""MemoryInfo fields read once, from nvmlDeviceGetBAR1MemoryInfo."""
 _STATIC: Plan = (*_RAW_STATIC, *_CAPABILITIES, *_THRESHOLDS, *_IDENTITY)
 """Read once per session."""
 
@@ -207,8 +209,18 @@ class NvmlBackend(Backend):
     def _devices(self) -> list[Device]:
         out = []
         for index in range(self._count()):
-            static = self._static(index)
-            out.append(self._with_dynamic(static))
+            try:
+                h = self._handle(index)
+            except CallFailed as f:
+                out.append(Device(vendor="nvidia", index=index, name=f.reading, sources=[self.name],
+                                  health=HealthReadings(device_lost=self._lost_reading(f, index))))
+                continue
+            static = self._static(h, index)
+            caps: Capabilities = static["capabilities"]
+            memory, health = self._dynamic(h, index, caps)
+            static["memory"] = MemoryInfo(**static["memory"], **memory)
+            static["health"] = HealthReadings(**static["health"], **health)
+            out.append(Device(**static))
         return out
 
     def _poll(self, previous: list[Device]) -> list[Device]:
@@ -222,13 +234,9 @@ class NvmlBackend(Backend):
             handles[index] = self.call("nvmlDeviceGetHandleByIndex", index, device_key=index)
         return handles[index]
 
-    def _static(self, index: int) -> Device:
-        """Facts read once per session: identity, PCI, capabilities, MIG layout."""
-        try:
-            h = self._handle(index)
-        except CallFailed as f:
-            return Device(vendor="nvidia", index=index, name=f.reading, sources=[self.name],
-                          health=HealthReadings(device_lost=self._lost_reading(f, index)))
+    def _static(self, h: Any, index: int) -> dict[str, Any]:
+        """Facts read once per session (identity, PCI, capabilities, MIG layout), as Device arguments;
+        ``memory`` and ``health`` hold the static parts of those (names in _STATIC_MEMORY, _THRESHOLDS)."""
         key = index
         r = self.read_plan(h, _STATIC, device_key=key)
         pci = split(r["pci"],
@@ -245,19 +253,19 @@ class NvmlBackend(Backend):
             **split(r["limits"], power_limit_min_w=lambda v: _watts(v[0]), power_limit_max_w=lambda v: _watts(v[1])),
             **_pick(r, _CAPABILITIES),
         )
-        memory = MemoryInfo(**split(r["bar1"], bar1_total_bytes=lambda b: int(b.bar1Total),
-                                    bar1_used_bytes=lambda b: int(b.bar1Used)))
-        cuda = getattr(self, "_cuda", missing(Status.NOT_RECORDED, self.name, "nvmlSystemGetCudaDriverVersion"))
-        driver = getattr(self, "_driver", missing(Status.NOT_RECORDED, self.name, "nvmlSystemGetDriverVersion"))
-        return Device(
+        return dict(
             vendor="nvidia", index=index,
             driver_name=ok("nvidia", self.name, None),
-            driver_version=driver, cuda_driver_version=cuda,
-            pci=PciInfo(**pci), memory=memory, capabilities=caps, health=HealthReadings(**_pick(r, _THRESHOLDS)),
+            driver_version=self.__dict__.get("_driver") or missing(
+                Status.NOT_RECORDED, self.name, "nvmlSystemGetDriverVersion"),
+            cuda_driver_version=self.__dict__.get("_cuda") or missing(
+                Status.NOT_RECORDED, self.name, "nvmlSystemGetCudaDriverVersion"),
+            pci=PciInfo(**pci), capabilities=caps,
+            memory=split(r["bar1"], bar1_total_bytes=lambda b: int(b.bar1Total),
+                         bar1_used_bytes=lambda b: int(b.bar1Used)),
+            health=_pick(r, _THRESHOLDS),
             partitions=self._mig_partitions(h, key, caps.mig_enabled, pci["bus_id"].get()),
-            name=r["name"], uuid=r["uuid"], serial=r["serial"], board_part_number=r["board_part_number"],
-            brand=r["brand"], architecture=r["architecture"], vbios_version=r["vbios_version"],
-            sources=[self.name])
+            sources=[self.name], **_pick(r, _IDENTITY))
 
     # --- helpers -------------------------------------------------------------------------------
     def _lost_reading(self, failure: CallFailed, key: Any) -> Reading[bool]:
@@ -267,14 +275,14 @@ class NvmlBackend(Backend):
 
     def _nvlink_active(self, h: Any, key: Any) -> Reading[int]:
         """Active NVLink links: nvmlDeviceGetNvLinkState for each link until the driver says no more."""
-        links = list(self.read_plan(h, _NVLINK_LINKS, device_key=key, until_failure=True).values())
-        first = links[0]
+        links = self.read_plan(h, _NVLINK_LINKS, device_key=key, until_failure=True)
+        first = links["link0"]
         if not first.ok:
             if first.status is Status.UNSUPPORTED:
                 return missing(Status.NOT_APPLICABLE, self.name, first.call,
                                f"no NVLink on this device ({first.reason})")
             return first
-        return ok(sum(r.value == C.FEATURE_ENABLED for r in links if r.ok), self.name, first.call)
+        return ok(sum(1 for r in links.values() if r.value == C.FEATURE_ENABLED), self.name, first.call)
 
     def _mig_partitions(self, h: Any, key: Any, mig_enabled: Reading[bool], bus: str | None) -> list[Partition]:
         """MIG instances: nvmlDeviceGetMigDeviceHandleByIndex for each slot up to the maximum count."""
@@ -301,7 +309,7 @@ class NvmlBackend(Backend):
         return parts
 
     def _with_dynamic(self, device: Device) -> Device:
-        """Re-read what changes between polls: memory use, temperatures, power, clocks, ECC, throttling."""
+        """A device from an earlier read with what changes read again (static facts kept)."""
         if device.name.status is not Status.OK and not device.sources:
             return device
         try:
@@ -309,7 +317,15 @@ class NvmlBackend(Backend):
         except CallFailed as f:
             return attrs.evolve(device, health=attrs.evolve(device.health,
                                                             device_lost=self._lost_reading(f, device.index)))
-        key = device.index
+        memory, health = self._dynamic(h, device.index, device.capabilities)
+        return attrs.evolve(
+            device,
+            memory=MemoryInfo(**{n: getattr(device.memory, n) for n in _STATIC_MEMORY}, **memory),
+            health=HealthReadings(**{row[0]: getattr(device.health, row[0]) for row in _THRESHOLDS}, **health))
+
+    def _dynamic(self, h: Any, key: Any, caps: Capabilities) -> tuple[dict[str, Reading[Any]], dict[str, Reading[Any]]]:
+        """What changes between polls, as MemoryInfo and HealthReadings arguments: memory use,
+        temperature, power, clocks, ECC, throttling, PCIe link."""
         mem = self.read_first(("nvmlDeviceGetMemoryInfo", h, C.MEMORY_V2), ("nvmlDeviceGetMemoryInfo", h),
                               device_key=key)
         r = self.read_plan(h, _DYNAMIC, device_key=key)
@@ -319,33 +335,27 @@ class NvmlBackend(Backend):
         reasons = self.read_first(("nvmlDeviceGetCurrentClocksEventReasons", h),
                                   ("nvmlDeviceGetCurrentClocksThrottleReasons", h),
                                   convert=lambda v: C.decode_clock_event_reasons(int(v)), device_key=key)
-        caps = device.capabilities
         if caps.ecc_enabled.ok and caps.ecc_enabled.value is False:
             for name, *_ in _ECC_COUNTERS:
                 if not r[name].ok:
                     r[name] = missing(Status.NOT_APPLICABLE, self.name, r[name].call, "ECC is disabled")
-        static_memory, static_health = device.memory, device.health
-        memory = MemoryInfo(
-            bar1_total_bytes=static_memory.bar1_total_bytes, bar1_used_bytes=static_memory.bar1_used_bytes,
-            reserved_bytes=self._reserved(mem),
-            **split(mem, total_bytes=lambda m: int(m.total), used_bytes=lambda m: int(m.used),
-                    free_bytes=lambda m: int(m.free)))
-        health = HealthReadings(
-            temperature_slowdown_c=static_health.temperature_slowdown_c,
-            temperature_shutdown_c=static_health.temperature_shutdown_c,
-            temperature_max_operating_c=static_health.temperature_max_operating_c,
-            temperature_c=temperature,
-            **split(r["util"], utilization_gpu_pct=lambda u: float(u.gpu),
-                    utilization_memory_pct=lambda u: float(u.memory)),
-            **split(r["remapped"], remapped_rows_corrected=lambda v: int(v[0]),
-                    remapped_rows_uncorrected=lambda v: int(v[1]), remapped_rows_pending=lambda v: bool(int(v[2])),
-                    remapped_rows_failure=lambda v: bool(int(v[3]))),
-            throttle_reasons=reasons,
-            pcie_link_degraded=_link_degraded(r["pcie_current_generation"], r["pcie_current_width"], caps, self.name),
-            device_lost=ok(self.is_lost(key), self.name, None),
-            **_pick(r, _DYNAMIC_HEALTH), **_pick(r, _ECC_COUNTERS),
-        )
-        return attrs.evolve(device, memory=memory, health=health)
+        memory = split(mem, total_bytes=lambda m: int(m.total), used_bytes=lambda m: int(m.used),
+                       free_bytes=lambda m: int(m.free))
+        memory["reserved_bytes"] = self._reserved(mem)
+        health = _pick(r, _DYNAMIC_HEALTH)
+        health.update(_pick(r, _ECC_COUNTERS))
+        health.update(split(r["util"], utilization_gpu_pct=lambda u: float(u.gpu),
+                            utilization_memory_pct=lambda u: float(u.memory)))
+        health.update(split(r["remapped"], remapped_rows_corrected=lambda v: int(v[0]),
+                            remapped_rows_uncorrected=lambda v: int(v[1]),
+                            remapped_rows_pending=lambda v: bool(int(v[2])),
+                            remapped_rows_failure=lambda v: bool(int(v[3]))))
+        health["temperature_c"] = temperature
+        health["throttle_reasons"] = reasons
+        health["pcie_link_degraded"] = _link_degraded(r["pcie_current_generation"], r["pcie_current_width"], caps,
+                                                      self.name)
+        health["device_lost"] = ok(self.is_lost(key), self.name, None)
+        return memory, health
 
     def _reserved(self, mem: Reading[Any]) -> Reading[int]:
         """Reserved memory, given only by the v2 memory structure."""
