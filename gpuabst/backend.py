@@ -153,6 +153,9 @@ class Backend(abc.ABC):
         """Calls that timed out per device in the current read; past MAX_TIMEOUTS_PER_DEVICE the device's
         other calls are skipped, so a GPU whose driver hangs costs a bounded time, not one timeout per call."""
         self._worker: _CallWorker | None = None
+        self._failed_readings: dict[tuple[str, ErrorInfo], Reading[Any]] = {}
+        """The Reading of each (call, classified failure) met so far: a GPU that does not support a call
+        says so on every read, and the answer is the same immutable Reading each time."""
 
     # --- plugin hooks ----------------------------------------------------------------------
     @classmethod
@@ -357,7 +360,13 @@ class Backend(abc.ABC):
         """The Reading of a direct call that raised ``e`` (asked once more where the failure is transient)."""
         info = self._classified(e, device_key)
         if not info.transient:
-            return missing(info.status, self.name, fn, info.reason)
+            key = (fn, info)
+            failed = self._failed_readings.get(key)
+            if failed is None:
+                failed = missing(info.status, self.name, fn, info.reason)
+                if len(self._failed_readings) < _FAILED_READINGS_KEPT:
+                    self._failed_readings[key] = failed
+            return failed
         try:
             return self._reading_of(fn, self._attempt(fn, args, {}, device_key), convert)
         except CallFailed as f:
@@ -391,7 +400,7 @@ class Backend(abc.ABC):
                    device_key: Any = None) -> Reading[Any]:
         """Try vendor calls in order (newest API first), falling back when a call is missing from this
         driver (function not found) or from the fixture (not recorded)."""
-        result: Reading[Any] = missing(Status.ERROR, self.name, None, "no call attempted")
+        result: Reading[Any] | None = None
         for fn, *args in attempts:
             try:
                 value = self.call(fn, *args, device_key=device_key)
@@ -401,11 +410,14 @@ class Backend(abc.ABC):
                     continue
                 return result
             return self._reading_of(fn, value, convert)
-        return result
+        return result if result is not None else missing(Status.ERROR, self.name, None, "no call attempted")
 
     def is_lost(self, device_key: Any) -> bool:
         return device_key in self._lost
 
+
+_FAILED_READINGS_KEPT = 1024
+"""At most this many distinct failed Readings are kept per backend."""
 
 MAX_TIMEOUTS_PER_DEVICE = 2
 """Timed-out calls one device may have in one read before its remaining calls are skipped."""

@@ -12,14 +12,12 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import attrs
-
 from gpuabst import fixtures as fixture_format
 from gpuabst.backend import Backend, LibrarySource, LiveLibrary, Probe, RecordingLibrary, ReplayLibrary
 from gpuabst.errors import BackendError, FixtureError
 from gpuabst.fixtures.format import BackendRecording, Fixture
 from gpuabst.merge import merge_devices
-from gpuabst.model import BackendReport, Device, Snapshot
+from gpuabst.model import BackendReport, Device, Snapshot, replace
 from gpuabst.naming import model_for
 from gpuabst.registry import BackendEntry, discover
 
@@ -158,14 +156,14 @@ class Machine:
                     prev = self._last.get(entry.name)
                     devs = backend.poll(prev) if poll and prev is not None else backend.devices()
                     self._last[entry.name] = devs
-                    reports[entry.name] = attrs.evolve(report, available=True, device_count=len(devs),
+                    reports[entry.name] = replace(report, available=True, device_count=len(devs),
                                                        error=None)
                     per_backend.append((backend.authority, devs))
                 except Exception as e:  # one backend failing never stops the others
-                    reports[entry.name] = attrs.evolve(report, available=False, error=f"{type(e).__name__}: {e}",
+                    reports[entry.name] = replace(report, available=False, error=f"{type(e).__name__}: {e}",
                                                        reason=report.reason or f"{type(e).__name__}: {e}")
             merged = merge_devices(per_backend)
-            devices = [attrs.evolve(d, index=i, model=model_for(d)) for i, d in enumerate(merged)]
+            devices = [replace(d, index=i, model=model_for(d)) for i, d in enumerate(merged)]
             taken = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
             return Snapshot(devices, list(reports.values()), taken)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from gpuabst.model import Device, Disagreement
+from gpuabst.model import Device, Disagreement, replace
 from gpuabst.reading import Reading, Status
 
 
@@ -46,7 +46,7 @@ def merge_devices(per_backend: list[tuple[int, list[Device]]]) -> list[Device]:
 def _merge_pair(kept: Device, other: Device) -> Device:
     disagreements: list[Disagreement] = list(kept.disagreements)
     merged = _merge_obj(kept, other, "", disagreements, _src(kept), _src(other))
-    out: Device = attrs.evolve(merged, sources=kept.sources + [s for s in other.sources if s not in kept.sources],
+    out: Device = replace(merged, sources=kept.sources + [s for s in other.sources if s not in kept.sources],
                         partitions=kept.partitions or other.partitions, disagreements=disagreements)
     return out
 
@@ -71,7 +71,7 @@ def _merge_obj(a: Any, b: Any, path: str, dis: list[Disagreement], sa: str, sb: 
                 changes[f.name] = vb
         elif attrs.has(type(va)):
             changes[f.name] = _merge_obj(va, vb, f"{name}.", dis, sa, sb)
-    return attrs.evolve(a, **changes) if changes else a
+    return replace(a, **changes) if changes else a
 
 
 def _same(x: Any, y: Any) -> bool:

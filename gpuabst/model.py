@@ -8,11 +8,15 @@ JSON round-trips through :mod:`gpuabst.serialize`.
 
 from __future__ import annotations
 
-from typing import Any
+import typing
+from operator import attrgetter
+from typing import Any, TypeVar
 
 import attrs
 
 from gpuabst.reading import UNSET, Reading
+
+T = TypeVar("T")
 
 
 def _r() -> Any:
@@ -208,3 +212,32 @@ class Snapshot:
     devices: list[Device] = attrs.field(factory=list)
     backends: list[BackendReport] = attrs.field(factory=list)
     taken_at: str | None = None
+
+
+_REPLACE_SPECS: dict[type, tuple[Any, dict[str, int]] | None] = {}
+
+
+def replace(obj: T, **changes: Any) -> T:
+    """A copy of a model object with some fields changed: ``attrs.evolve`` at about half its cost.
+
+    Every read of every device goes through this a few times (a poll keeps a device's static facts
+    and replaces the rest), so each class's field order is looked up once and the copy is built
+    positionally. Unknown field names raise TypeError, as attrs does.
+    """
+    cls: Any = type(obj)
+    if cls not in _REPLACE_SPECS:
+        fields = attrs.fields(cls)
+        positional = all(f.init and not f.kw_only and f.alias == f.name for f in fields)
+        _REPLACE_SPECS[cls] = (attrgetter(*(f.name for f in fields)),
+                               {f.name: i for i, f in enumerate(fields)}) if positional else None
+    spec = _REPLACE_SPECS[cls]
+    if spec is None:
+        return typing.cast(T, attrs.evolve(typing.cast(Any, obj), **changes))
+    get, positions = spec
+    values = list(get(obj))
+    for name, value in changes.items():
+        try:
+            values[positions[name]] = value
+        except KeyError:
+            raise TypeError(f"{cls.__name__} has no field {name!r}") from None
+    return typing.cast(T, cls(*values))

@@ -108,3 +108,18 @@ def test_json_gives_plain_values_with_reasons_beside() -> None:
 def test_malformed_model_json_is_a_clear_error(bad: dict[str, object]) -> None:
     with pytest.raises(GpuabstError):
         from_dict(gpuabst.Device, bad)
+
+
+def test_replace_copies_every_field_but_the_changed_ones() -> None:
+    import attrs
+
+    from gpuabst.model import BackendReport, Device, HealthReadings, replace
+
+    d = Device(vendor="nvidia", index=3, name=ok("NVIDIA H100", "nvml", "nvmlDeviceGetName"), sources=["nvml"],
+               health=HealthReadings(temperature_c=ok(41.0, "nvml", "nvmlDeviceGetTemperatureV")))
+    changed = replace(d, index=0, model=ok("h100", "catalog", "catalog:10de:2330"))
+    assert changed == attrs.evolve(d, index=0, model=ok("h100", "catalog", "catalog:10de:2330"))
+    assert (changed.index, d.index) == (0, 3) and changed.health is d.health
+    assert replace(BackendReport("nvml", False), available=True) == BackendReport("nvml", True)
+    with pytest.raises(TypeError, match="no field 'modle'"):
+        replace(d, modle=ok("h100"))

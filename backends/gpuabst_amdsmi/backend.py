@@ -20,13 +20,11 @@ import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import attrs
-
 from gpuabst.backend import Backend, CallFailed, ErrorInfo, Probe
 from gpuabst.errors import BackendUnavailable
 from gpuabst.fixtures.codec import Codec
 from gpuabst.fixtures.tape import Tape
-from gpuabst.model import Capabilities, Device, HealthReadings, MemoryInfo, Partition, PciInfo
+from gpuabst.model import Capabilities, Device, HealthReadings, MemoryInfo, Partition, PciInfo, replace
 from gpuabst.pci import hex_id, normalize_bus_id
 from gpuabst.reading import Reading, Status, missing, not_applicable, ok
 from gpuabst_amdsmi import binding, fake_amdsmi
@@ -225,7 +223,7 @@ class AmdSmiBackend(Backend):
             h, dev, _ = members[0]
             index = len(out)
             self._handles[index] = h
-            dev = attrs.evolve(dev, index=index, partitions=self._partitions(dev, members))
+            dev = replace(dev, index=index, partitions=self._partitions(dev, members))
             out.append(self._with_dynamic(dev))
         return out
 
@@ -403,7 +401,7 @@ class AmdSmiBackend(Backend):
         free: Reading[int] = used if not used.ok else total
         if total.ok and used.ok:
             free = ok(int(total.get()) - int(used.get()), self.name, used.call)
-        memory = attrs.evolve(device.memory, used_bytes=used, free_bytes=free)
+        memory = replace(device.memory, used_bytes=used, free_bytes=free)
         activity = rd("amdsmi_get_gpu_activity")
         ecc = rd("amdsmi_get_gpu_total_ecc_count")
         pcie = rd("amdsmi_get_pcie_info")
@@ -411,7 +409,7 @@ class AmdSmiBackend(Backend):
         width = f(pcie, "pcie_metric", "pcie_width", convert=to_int)
         caps = device.capabilities
         bad_pages = rd("amdsmi_get_gpu_bad_page_info")
-        health = attrs.evolve(
+        health = replace(
             device.health,
             temperature_c=self._scalar("amdsmi_get_temp_metric", h, temp.EDGE, current, key=key, convert=float),
             temperature_hotspot_c=self._scalar("amdsmi_get_temp_metric", h, temp.HOTSPOT, current, key=key,
@@ -448,7 +446,7 @@ class AmdSmiBackend(Backend):
             pcie_link_degraded=_link_degraded(gen, width, caps, self.name),
             device_lost=ok(self.is_lost(key), self.name, None),
         )
-        return attrs.evolve(device, memory=memory, health=health)
+        return replace(device, memory=memory, health=health)
 
     def _power(self, info: Reading[Any]) -> Reading[float]:
         """Socket power in W: socket_power (ROCm 6.1+), else current_socket_power (MI300), else

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import attrs
-
 from gpuabst.backend import Backend, CallFailed, ErrorInfo, Plan, Probe, split
 from gpuabst.errors import BackendUnavailable
 from gpuabst.fixtures.codec import Codec
 from gpuabst.fixtures.tape import Tape
-from gpuabst.model import Capabilities, Device, HealthReadings, MemoryInfo, Partition, PciInfo
+from gpuabst.model import Capabilities, Device, HealthReadings, MemoryInfo, Partition, PciInfo, replace
 from gpuabst.pci import hex_id, normalize_bus_id
 from gpuabst.reading import Reading, Status, missing, ok
 from gpuabst_nvml import binding, fake_pynvml
@@ -315,10 +313,9 @@ class NvmlBackend(Backend):
         try:
             h = self._handle(device.index)
         except CallFailed as f:
-            return attrs.evolve(device, health=attrs.evolve(device.health,
-                                                            device_lost=self._lost_reading(f, device.index)))
+            return replace(device, health=replace(device.health, device_lost=self._lost_reading(f, device.index)))
         memory, health = self._dynamic(h, device.index, device.capabilities)
-        return attrs.evolve(
+        return replace(
             device,
             memory=MemoryInfo(**{n: getattr(device.memory, n) for n in _STATIC_MEMORY}, **memory),
             health=HealthReadings(**{row[0]: getattr(device.health, row[0]) for row in _THRESHOLDS}, **health))
