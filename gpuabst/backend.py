@@ -141,6 +141,9 @@ class Backend(abc.ABC):
     """Higher wins when two backends report the same field of one device."""
     sensitive_calls: ClassVar[dict[str, str]] = {}
     """Results scrubbed from captures: ``fn`` or ``fn.field`` -> kind (``uuid``, ``serial``)."""
+    older_calls: ClassVar[dict[tuple[str, tuple[Any, ...]], tuple[tuple[str, tuple[Any, ...]], ...]]] = {}
+    """Plan rows' fallbacks: ``(fn, args) -> ((older_fn, args), ...)``, tried in order by
+    :meth:`read_plan` when a row's call is missing from this driver or from the fixture."""
 
     def __init__(self, library: LibrarySource | None = None, *, call_timeout_s: float | None = None) -> None:
         self.library = library or LiveLibrary()
@@ -328,7 +331,7 @@ class Backend(abc.ABC):
         The batch form of :meth:`read`, with the same outcome row by row: one Python frame for all of
         a device's calls instead of one per call, which is most of what gpuabst adds to the vendor
         library's own time (docs/performance.md). With a call timeout, or once the device is lost,
-        rows take :meth:`read`.
+        rows take :meth:`read_first` (with the row's :attr:`older_calls`).
         """
         out: dict[str, Reading[Any]] = {}
         slow = self.call_timeout_s is not None
@@ -338,7 +341,9 @@ class Backend(abc.ABC):
         r: Reading[Any]
         for name, fn, args, convert in plan:
             if slow or device_key in lost:
-                r = self.read(fn, handle, *args, convert=convert, device_key=device_key)
+                r = self.read_first((fn, handle, *args), *((alt, handle, *alt_args) for alt, alt_args in
+                                                          self.older_calls.get((fn, args), ())),
+                                    convert=convert, device_key=device_key)
             else:
                 raw = _NOTHING
                 try:
@@ -346,7 +351,7 @@ class Backend(abc.ABC):
                     value = raw if convert is None else convert(raw)
                 except Exception as e:
                     r = self._unexpected(fn, raw, e) if raw is not _NOTHING else self._recovered(
-                        fn, (handle, *args), convert, e, device_key)
+                        fn, handle, args, convert, e, device_key)
                 else:
                     r = _new_reading(Reading, (value, _OK, source, fn, None)) if value is not None else (
                         self._no_value(fn))
@@ -355,22 +360,27 @@ class Backend(abc.ABC):
                 break
         return out
 
-    def _recovered(self, fn: str, args: Sequence[Any], convert: Callable[[Any], Any] | None, e: Exception,
-                   device_key: Any) -> Reading[Any]:
-        """The Reading of a direct call that raised ``e`` (asked once more where the failure is transient)."""
+    def _recovered(self, fn: str, handle: Any, args: tuple[Any, ...], convert: Callable[[Any], Any] | None,
+                   e: Exception, device_key: Any) -> Reading[Any]:
+        """The Reading of a plan row whose direct call raised ``e``: asked once more where the failure is
+        transient, its :attr:`older_calls` tried where the function is missing."""
         info = self._classified(e, device_key)
-        if not info.transient:
-            key = (fn, info)
-            failed = self._failed_readings.get(key)
-            if failed is None:
-                failed = missing(info.status, self.name, fn, info.reason)
-                if len(self._failed_readings) < _FAILED_READINGS_KEPT:
-                    self._failed_readings[key] = failed
-            return failed
-        try:
-            return self._reading_of(fn, self._attempt(fn, args, {}, device_key), convert)
-        except CallFailed as f:
-            return f.reading
+        if info.transient:
+            try:
+                return self._reading_of(fn, self._attempt(fn, (handle, *args), {}, device_key), convert)
+            except CallFailed as f:
+                return f.reading
+        older = self.older_calls.get((fn, args)) if info.function_missing else None
+        if older:  # as read_first: the first older call that answers, else the last one's failure
+            return self.read_first(*((alt, handle, *alt_args) for alt, alt_args in older), convert=convert,
+                                   device_key=device_key)
+        key = (fn, info)
+        failed = self._failed_readings.get(key)
+        if failed is None:
+            failed = missing(info.status, self.name, fn, info.reason)
+            if len(self._failed_readings) < _FAILED_READINGS_KEPT:
+                self._failed_readings[key] = failed
+        return failed
 
     def _recover(self, fn: str, args: Sequence[Any], kwargs: dict[str, Any], e: Exception, device_key: Any) -> Any:
         """After a direct call raised ``e``: the value of asking once more where the failure is transient,

@@ -59,7 +59,8 @@ def test_mig_instances_are_partitions_of_their_parent() -> None:
     assert d.partitions[0].compute_units.value == 60
 
 
-def test_new_calls_fall_back_to_old_ones_on_older_drivers() -> None:
+@pytest.mark.parametrize("timeout", [None, 5.0], ids=["direct-calls", "calls-with-a-timeout"])
+def test_new_calls_fall_back_to_old_ones_on_older_drivers(timeout: float | None) -> None:
     fx = nvml_fixture(1)
     calls = fx.backends["nvml"].calls
     for c in calls:  # an older driver: the new calls are missing from libnvidia-ml
@@ -71,7 +72,7 @@ def test_new_calls_fall_back_to_old_ones_on_older_drivers() -> None:
     calls += [{"fn": "nvmlDeviceGetTemperature", "args": [h, 0], "result": 41},
               {"fn": "nvmlDeviceGetCurrentClocksThrottleReasons", "args": [h], "result": 0x44},
               {"fn": "nvmlSystemGetCudaDriverVersion", "args": [], "result": 12040}]
-    d = gpuabst.devices([fx])[0]
+    d = gpuabst.devices([fx], call_timeout_s=timeout)[0]
     assert (d.health.temperature_c.value, d.health.temperature_c.call) == (41.0, "nvmlDeviceGetTemperature")
     assert d.health.throttle_reasons.value == ["sw_power_cap", "hw_thermal_slowdown"]
     assert d.cuda_driver_version.value == "12.4"
@@ -87,7 +88,8 @@ def test_missing_function_without_older_call_says_so() -> None:
     assert (numa.status, numa.reason) == (Status.UNSUPPORTED, "NVML_ERROR_FUNCTION_NOT_FOUND")
 
 
-def test_memory_v1_when_the_driver_has_no_v2() -> None:
+@pytest.mark.parametrize("timeout", [None, 5.0], ids=["direct-calls", "calls-with-a-timeout"])
+def test_memory_v1_when_the_driver_has_no_v2(timeout: float | None) -> None:
     fx = nvml_fixture(1)
     calls = fx.backends["nvml"].calls
     for c in calls:
@@ -96,7 +98,7 @@ def test_memory_v1_when_the_driver_has_no_v2() -> None:
             c["error"] = {"code": C.FUNCTION_NOT_FOUND}
     calls.append({"fn": "nvmlDeviceGetMemoryInfo", "args": [handle("h0")],
                   "result": {"$struct": "c_nvmlMemory_t", "total": 100, "free": 60, "used": 40}})
-    m = gpuabst.devices([fx])[0].memory
+    m = gpuabst.devices([fx], call_timeout_s=timeout)[0].memory
     assert (m.total_bytes.value, m.used_bytes.value, m.free_bytes.value) == (100, 40, 60)
     assert m.reserved_bytes.status is Status.UNSUPPORTED
 

@@ -54,6 +54,10 @@ def _performance_state(v: Any) -> str:
     return f"P{int(v)}"
 
 
+def _clock_event_reasons(v: Any) -> list[str]:
+    return C.decode_clock_event_reasons(int(v))
+
+
 # What each value is read from: (model field or raw name, NVML function, arguments after the device
 # handle, conversion). Read a plan at a time with Backend.read_plan; docs/backends/nvidia.md maps
 # every field to its call and to nvidia-smi.
@@ -98,6 +102,8 @@ _STATIC: Plan = (*_RAW_STATIC, *_CAPABILITIES, *_THRESHOLDS, *_IDENTITY)
 """Read once per session."""
 
 _DYNAMIC_HEALTH: Plan = (
+    ("temperature_c", "nvmlDeviceGetTemperatureV", (C.TEMPERATURE_GPU,), float),
+    ("throttle_reasons", "nvmlDeviceGetCurrentClocksEventReasons", (), _clock_event_reasons),
     ("power_draw_w", "nvmlDeviceGetPowerUsage", (), _watts),
     ("power_limit_enforced_w", "nvmlDeviceGetEnforcedPowerLimit", (), _watts),
     ("graphics_clock_mhz", "nvmlDeviceGetClockInfo", (C.CLOCK_GRAPHICS,), int),
@@ -119,11 +125,19 @@ _ECC_COUNTERS: Plan = (
      int),
 )
 _DYNAMIC: Plan = (
+    ("memory", "nvmlDeviceGetMemoryInfo", (C.MEMORY_V2,), None),
     ("util", "nvmlDeviceGetUtilizationRates", (), None),
     ("remapped", "nvmlDeviceGetRemappedRows", (), None),
     *_DYNAMIC_HEALTH, *_ECC_COUNTERS,
 )
-"""Read on every poll (with the memory, temperature and clock-event calls that fall back to older ones)."""
+"""Read on every poll."""
+
+_OLDER_CALLS: dict[tuple[str, tuple[Any, ...]], tuple[tuple[str, tuple[Any, ...]], ...]] = {
+    ("nvmlDeviceGetMemoryInfo", (C.MEMORY_V2,)): (("nvmlDeviceGetMemoryInfo", ()),),
+    ("nvmlDeviceGetTemperatureV", (C.TEMPERATURE_GPU,)): (("nvmlDeviceGetTemperature", (C.TEMPERATURE_GPU,)),),
+    ("nvmlDeviceGetCurrentClocksEventReasons", ()): (("nvmlDeviceGetCurrentClocksThrottleReasons", ()),),
+}
+"""Calls of older drivers (and older nvidia-ml-py) tried when the newer one is missing."""
 
 _NVLINK_LINKS: Plan = tuple((f"link{i}", "nvmlDeviceGetNvLinkState", (i,), int) for i in range(C.NVLINK_MAX_LINKS))
 """Read in order until the first link the driver does not know."""
@@ -155,6 +169,7 @@ class NvmlBackend(Backend):
         "nvmlDeviceGetUUID": "uuid", "nvmlDeviceGetSerial": "serial", "nvmlDeviceGetBoardId": "serial",
     }
     """Results scrubbed from captures (``fn`` or ``fn.field`` -> kind of pseudonym)."""
+    older_calls = _OLDER_CALLS
 
     # --- plugin hooks ------------------------------------------------------------------------
     @classmethod
@@ -323,15 +338,8 @@ class NvmlBackend(Backend):
     def _dynamic(self, h: Any, key: Any, caps: Capabilities) -> tuple[dict[str, Reading[Any]], dict[str, Reading[Any]]]:
         """What changes between polls, as MemoryInfo and HealthReadings arguments: memory use,
         temperature, power, clocks, ECC, throttling, PCIe link."""
-        mem = self.read_first(("nvmlDeviceGetMemoryInfo", h, C.MEMORY_V2), ("nvmlDeviceGetMemoryInfo", h),
-                              device_key=key)
         r = self.read_plan(h, _DYNAMIC, device_key=key)
-        temperature = self.read_first(("nvmlDeviceGetTemperatureV", h, C.TEMPERATURE_GPU),
-                                      ("nvmlDeviceGetTemperature", h, C.TEMPERATURE_GPU),
-                                      convert=float, device_key=key)
-        reasons = self.read_first(("nvmlDeviceGetCurrentClocksEventReasons", h),
-                                  ("nvmlDeviceGetCurrentClocksThrottleReasons", h),
-                                  convert=lambda v: C.decode_clock_event_reasons(int(v)), device_key=key)
+        mem = r["memory"]
         if caps.ecc_enabled.ok and caps.ecc_enabled.value is False:
             for name, *_ in _ECC_COUNTERS:
                 if not r[name].ok:
@@ -347,8 +355,6 @@ class NvmlBackend(Backend):
                             remapped_rows_uncorrected=lambda v: int(v[1]),
                             remapped_rows_pending=lambda v: bool(int(v[2])),
                             remapped_rows_failure=lambda v: bool(int(v[3]))))
-        health["temperature_c"] = temperature
-        health["throttle_reasons"] = reasons
         health["pcie_link_degraded"] = _link_degraded(r["pcie_current_generation"], r["pcie_current_width"], caps,
                                                       self.name)
         health["device_lost"] = ok(self.is_lost(key), self.name, None)
