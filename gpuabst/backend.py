@@ -338,6 +338,7 @@ class Backend(abc.ABC):
         lib = self.lib
         source = self.name
         lost = self._lost
+        new, reading_type, ok_, nothing = _new_reading, Reading, _OK, _NOTHING  # locals: read once per row
         r: Reading[Any]
         for name, fn, args, convert in plan:
             if slow or device_key in lost:
@@ -345,18 +346,18 @@ class Backend(abc.ABC):
                                                           self.older_calls.get((fn, args), ())),
                                     convert=convert, device_key=device_key)
             else:
-                raw = _NOTHING
+                raw = nothing
                 try:
                     raw = getattr(lib, fn)(handle, *args)
                     value = raw if convert is None else convert(raw)
                 except Exception as e:
-                    r = self._unexpected(fn, raw, e) if raw is not _NOTHING else self._recovered(
+                    r = self._unexpected(fn, raw, e) if raw is not nothing else self._recovered(
                         fn, handle, args, convert, e, device_key)
                 else:
-                    r = _new_reading(Reading, (value, _OK, source, fn, None)) if value is not None else (
+                    r = new(reading_type, (value, ok_, source, fn, None)) if value is not None else (
                         self._no_value(fn))
             out[name] = r
-            if until_failure and r[1] is not _OK:
+            if until_failure and r[1] is not ok_:
                 break
         return out
 
