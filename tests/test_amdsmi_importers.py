@@ -135,6 +135,7 @@ def test_amd_smi_static_and_metric_of_one_machine_merge_by_gpu_index(tmp_path: P
     ("rocm-smi-json", '{"card0": {"GPU ID": "Arcturus"}}', "expected a 0x hex id"),
     ("rocm-smi-json", '{"card0": {"pcie clock level": "fast"}}', "pcie clock level"),
     ("rocm-smi-json", '{"card0": {"GPU ID": ["0x738c"]}}', "should be a string"),
+    ("rocm-smi-json", '{"card' + "9" * 5000 + '": {}}', "no cardN entries"),
     ("amd-smi-json", '{"gpu_data": 3}', "list of gpu entries"),
     ("amd-smi-json", '[{"asic": {}}]', "entry 0 is not a gpu entry"),
     ("amd-smi-json", '[{"gpu": 0, "hello": 1}]', "none of the sections"),

@@ -52,8 +52,8 @@ MAX_INPUT_BYTES = 16 * 1024 * 1024
 AMD_VENDOR_NAME = "Advanced Micro Devices, Inc. [AMD/ATI]"
 """pci.ids' name for vendor 0x1002, which rocm-smi prints as ``Card vendor``."""
 
-_CARD_RE = re.compile(r"^card(\d+)$")
-_LINK_RE = re.compile(r"(\d+(?:\.\d+)?)\s*GT/s\s*x(\d+)", re.I)
+_CARD_RE = re.compile(r"^card(\d{1,9})$")
+_LINK_RE = re.compile(r"(\d{1,4}(?:\.\d{1,4})?)\s*GT/s\s*x(\d{1,3})", re.I)
 
 ASIC = ("amdsmi_get_gpu_asic_info",)
 BOARD = ("amdsmi_get_gpu_board_info",)
