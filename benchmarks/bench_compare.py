@@ -107,6 +107,23 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
     return samples, out
 
 
+def interleaved(tools: dict[str, Callable[[], Any]], rounds: int) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """Each tool run once per round, in an order that rotates from round to round, so that a slow
+    stretch of a shared machine falls on every tool alike; samples in seconds, and each tool's last
+    result."""
+    names = list(tools)
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    last: dict[str, Any] = {}
+    for n in names:  # warm-up
+        last[n] = tools[n]()
+    for r in range(rounds):
+        for n in names[r % len(names):] + names[:r % len(names)]:
+            t0 = time.perf_counter()
+            last[n] = tools[n]()
+            samples[n].append(time.perf_counter() - t0)
+    return samples, last
+
+
 def med(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
 
@@ -114,6 +131,13 @@ def med(samples: list[float]) -> float:
 def spread(samples: list[float]) -> str:
     ms = sorted(s * 1000 for s in samples)
     return f"{ms[len(ms) // 4]:.2f}-{ms[(3 * len(ms)) // 4]:.2f}"
+
+
+def paired_ratio(samples: list[float], floor: list[float]) -> str:
+    """The median of round-by-round ratios to the floor, with their interquartile range."""
+    ratios = sorted(a / b for a, b in zip(samples, floor, strict=True))
+    q = len(ratios) // 4
+    return f"{statistics.median(ratios):.2f}x ({ratios[q]:.2f}-{ratios[-1 - q]:.2f})"
 
 
 def ok_fields(snap: Any) -> int:
@@ -134,62 +158,103 @@ def ok_fields(snap: Any) -> int:
     return walk(snap.devices[0]) if snap.devices else 0
 
 
+def compare(source: fmt.Fixture, gpus: int, rounds: int) -> tuple[list[str], float]:
+    """Table rows for one machine size, and gpuabst's median full-snapshot time in ms."""
+    fixture = add_peer_calls(scale_nvml(source, gpus))
+    nv, _tape, counter = install(fixture)
+    import gpuabst
+    from gpuabst.machine import Machine
+
+    before = dict(vars(nv))
+    import gpustat  # it patches pynvml on import (nvmlDeviceGetMemoryInfo takes no version after it)
+    import gpustat.core
+    from nvitop import Device
+
+    patches = {k: v for k, v in vars(nv).items() if before.get(k) is not v}
+    vars(nv).update({k: before[k] for k in patches})  # the other tools see the library unpatched
+
+    def as_gpustat(*, sleep: bool) -> Callable[[], Any]:
+        def run() -> Any:
+            vars(nv).update(patches)
+            real_sleep = gpustat.core.time.sleep
+            if not sleep:
+                gpustat.core.time.sleep = lambda s: None
+            try:
+                return gpustat.new_query()
+            finally:
+                gpustat.core.time.sleep = real_sleep
+                vars(nv).update({k: before[k] for k in patches})
+        return run
+
+    def nvitop_query() -> Any:
+        return [d.as_snapshot() for d in Device.all()]
+
+    def floor_loop() -> int:
+        return raw_pynvml_snapshot(nv)
+
+    def full_snapshot() -> Any:
+        return gpuabst.snapshot(backends=["nvml"])
+
+    polling = Machine(backends=["nvml"])
+    polling.snapshot()
+    tools: dict[str, Callable[[], Any]] = {
+        FLOOR: floor_loop,
+        "gpuabst full snapshot": full_snapshot,
+        "gpuabst poll (static facts cached)": polling.poll,
+        "gpustat new_query, its sleep removed": as_gpustat(sleep=False),
+        "nvitop Device.all() + as_snapshot()": nvitop_query,
+    }
+    calls: dict[str, int] = {}
+    for name, tool in tools.items():  # the vendor calls of one run of each
+        tool()
+        counter.calls = 0
+        tool()
+        calls[name] = counter.calls
+    samples, last = interleaved(tools, rounds)
+    polling.close()
+    few = max(3, rounds // 10)
+    counter.calls = 0
+    shipped, query = timed(as_gpustat(sleep=True), few)
+    fields = {
+        FLOOR: last[FLOOR] // max(gpus, 1),
+        "gpuabst full snapshot": ok_fields(last["gpuabst full snapshot"]),
+        "gpuabst poll (static facts cached)": ok_fields(last["gpuabst poll (static facts cached)"]),
+        "gpustat new_query, its sleep removed": len(last["gpustat new_query, its sleep removed"].gpus[0].entry),
+        "nvitop Device.all() + as_snapshot()": sum(
+            1 for v in vars(last["nvitop Device.all() + as_snapshot()"][0]).values()
+            if v is not None and str(v) != "N/A"),
+    }
+    floor = samples[FLOOR]
+    rows = []
+    for name in tools:
+        ratio = "1.00x" if name == FLOOR else paired_ratio(samples[name], floor)
+        rows.append(f"| {gpus} | {name} | {med(samples[name]):.2f} | {spread(samples[name])} | {ratio} | "
+                    f"{calls[name]} | {fields[name]} |")
+    rows.append(f"| {gpus} | gpustat new_query as shipped (sleeps 0.1 s per GPU; {few} runs, not interleaved) | "
+                f"{med(shipped):.2f} | {spread(shipped)} | {med(shipped) / med(floor):.2f}x | "
+                f"{counter.calls // few} | {len(query.gpus[0].entry)} |")
+    for mod in [m for m in sys.modules if m.startswith(("gpustat", "nvitop"))]:
+        del sys.modules[mod]
+    return rows, med(samples["gpuabst full snapshot"])
+
+
+FLOOR = "raw pynvml loop (floor)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--source", default=str(HERE.parent / "fixtures/nvidia/h100-80gb-hbm3.json"))
-    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--repeat", type=int, default=40, help="rounds (each tool runs once per round)")
     args = ap.parse_args()
     source = fmt.load(args.source)
-    print(f"Machine: {machine_line()}  \nSource fixture: {args.source} ({source.provenance.get('kind')})\n")
+    print(f"Machine: {machine_line()}  \nSource fixture: {args.source} ({source.provenance.get('kind')})  \n"
+          f"{args.repeat} interleaved rounds; vs floor: median of the round-by-round ratios (IQR)\n")
     print("| GPUs | tool | median ms | IQR ms | vs floor | NVML calls | fields per GPU |")
     print("|---|---|---|---|---|---|---|")
     medians: dict[int, float] = {}
     for gpus in (1, 8, 64):
-        fixture = add_peer_calls(scale_nvml(source, gpus))
-        nv, _tape, counter = install(fixture)
-        import gpuabst
-        from gpuabst.machine import Machine
-
-        def run_gpuabst() -> Any:
-            return gpuabst.snapshot(backends=["nvml"])
-
-        rows: list[tuple[str, list[float], int, int | str]] = []
-        counter.calls = 0
-        floor, nfloor = timed(lambda nv=nv: raw_pynvml_snapshot(nv), args.repeat)
-        rows.append(("raw pynvml loop (floor)", floor, counter.calls // args.repeat, nfloor // max(gpus, 1)))
-        counter.calls = 0
-        ours, snap = timed(run_gpuabst, args.repeat)
-        rows.append(("gpuabst full snapshot", ours, counter.calls // args.repeat, ok_fields(snap)))
-        medians[gpus] = med(ours)
-        with Machine(backends=["nvml"]) as m:
-            m.snapshot()
-            counter.calls = 0
-            polls, _ = timed(m.poll, args.repeat)
-            rows.append(("gpuabst poll (static facts cached)", polls, counter.calls // args.repeat, ok_fields(snap)))
-        import gpustat  # imported only now: it patches pynvml.nvmlDeviceGetMemoryInfo on import
-        import gpustat.core
-        from nvitop import Device
-
-        counter.calls = 0
-        few = max(3, args.repeat // 10)
-        gs, q = timed(gpustat.new_query, few)
-        rows.append(("gpustat new_query (as shipped: sleeps 0.1 s per GPU)", gs, counter.calls // few,
-                     len(q.gpus[0].entry)))
-        real_sleep = gpustat.core.time.sleep
-        gpustat.core.time.sleep = lambda s: None
-        counter.calls = 0
-        gs2, q = timed(gpustat.new_query, args.repeat)
-        gpustat.core.time.sleep = real_sleep
-        rows.append(("gpustat new_query, its sleep removed", gs2, counter.calls // args.repeat, len(q.gpus[0].entry)))
-        counter.calls = 0
-        nvt, snaps = timed(lambda: [d.as_snapshot() for d in Device.all()], args.repeat)
-        fields = sum(1 for v in vars(snaps[0]).values() if v is not None and str(v) != "N/A")
-        rows.append(("nvitop Device.all() + as_snapshot()", nvt, counter.calls // args.repeat, fields))
-        for name, samples, calls, fields_n in rows:
-            ratio = med(samples) / med(floor)
-            print(f"| {gpus} | {name} | {med(samples):.2f} | {spread(samples)} | {ratio:.2f}x | {calls} | {fields_n} |")
-        for mod in [m for m in sys.modules if m.startswith(("gpustat", "nvitop"))]:
-            del sys.modules[mod]
+        rows, medians[gpus] = compare(source, gpus, args.repeat)
+        print("\n".join(rows))
     print(f"\nGrowth of a gpuabst full snapshot from 8 to 64 GPUs: {medians[64] / medians[8]:.2f}x "
           "(linear would be 8x)")
 

@@ -67,7 +67,7 @@ def time_snapshot(fixture: fmt.Fixture, repeat: int) -> tuple[list[float], int]:
     n = 0
     for _ in range(repeat):
         t0 = time.perf_counter()
-        snap = gpuabst.snapshot([fixture], backends=["nvml"])
+        snap = gpuabst.snapshot([fixture], backends=["nvml"])  # a loaded Fixture is accepted too
         samples.append(time.perf_counter() - t0)
         n = len(snap.devices)
     return samples, n

@@ -62,8 +62,8 @@ def make(fixture: Fixture) -> tuple[types.ModuleType, Tape, Counter]:
     for name, value in list(vars(real).items()):
         if name.startswith("nvml") and callable(value) and not isinstance(value, type) and name not in HELPERS:
             setattr(mod, name, replayed(name))
-    mod.nvmlErrorString = lambda code: f"NVML error {code}"
-    mod._nvmlGetFunctionPointer = lambda name: _function_pointer(name, tape, counter)
+    mod.__dict__["nvmlErrorString"] = lambda code: f"NVML error {code}"
+    mod.__dict__["_nvmlGetFunctionPointer"] = lambda name: _function_pointer(name, tape, counter)
     return mod, tape, counter
 
 

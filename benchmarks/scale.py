@@ -7,6 +7,7 @@ recorded value is otherwise the real one from the source fixture.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from typing import Any
@@ -15,6 +16,14 @@ from gpuabst.fixtures.format import BackendRecording, Fixture
 
 GLOBAL_CALLS = {"nvmlInit", "nvmlShutdown", "nvmlSystemGetDriverVersion", "nvmlSystemGetCudaDriverVersion",
                 "nvmlSystemGetCudaDriverVersion_v2", "nvmlSystemGetNVMLVersion", "nvmlDeviceGetCount"}
+
+
+def _handle_copy(m: re.Match[str], k: int) -> str:
+    return f'"$handle": "{m.group(1)}.{k}"'
+
+
+def _uuid_copy(m: re.Match[str], k: int) -> str:
+    return f"{m.group(1)}-{(int(m.group(2), 16) + k) % 2**32:08x}"
 
 
 def scale_nvml(source: Fixture, copies: int) -> Fixture:
@@ -33,9 +42,8 @@ def scale_nvml(source: Fixture, copies: int) -> Fixture:
             if c2["fn"] == "nvmlDeviceGetHandleByIndex":
                 c2["args"] = [int(c2["args"][0]) + k * count]
             text = json.dumps(c2)
-            text = re.sub(r'"\$handle": "([^"]+)"', lambda m, k=k: f'"$handle": "{m.group(1)}.{k}"', text)
-            text = re.sub(r"(GPU|MIG)-([0-9a-f]{8})",
-                          lambda m, k=k: f"{m.group(1)}-{(int(m.group(2), 16) + k) % 2**32:08x}", text)
+            text = re.sub(r'"\$handle": "([^"]+)"', functools.partial(_handle_copy, k=k), text)
+            text = re.sub(r"(GPU|MIG)-([0-9a-f]{8})", functools.partial(_uuid_copy, k=k), text)
             c2 = json.loads(text)
             result = c2.get("result")
             if c2["fn"] == "nvmlDeviceGetPciInfo" and isinstance(result, dict) and "busId" in result:
