@@ -58,13 +58,23 @@ def test_gigantic_number_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_oversized_file_is_refused_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fmt, "MAX_FIXTURE_BYTES", 100)
-    with pytest.raises(FixtureError, match="more than the 100 allowed"):
+    with pytest.raises(FixtureError, match=r"larger than 9\.53674e-05 MiB; not a gpuabst fixture"):
         fmt.load(_write(tmp_path, GOOD))
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(FixtureError, match="cannot read fixture"):
+    with pytest.raises(FixtureError, match=r"nope\.json: cannot read: No such file"):
         fmt.load(tmp_path / "nope.json")
+
+
+def test_a_fifo_a_device_and_a_directory_are_refused_without_reading(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe")
+    for path in (tmp_path / "pipe", Path("/dev/zero"), tmp_path):
+        if path.exists():
+            with pytest.raises(FixtureError, match="not a regular file; save a gpuabst fixture to a file"):
+                fmt.load(path)
 
 
 def test_not_utf8(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 from gpuabst.errors import ImportFormatError
 from gpuabst.fixtures.builder import FixtureBuilder
 from gpuabst.fixtures.format import Fixture
+from gpuabst.fixtures.importers import read_input
 from gpuabst_amdsmi.synth import (
     CLK,
     MEM,
@@ -67,14 +68,9 @@ PCIE = ("amdsmi_get_pcie_info",)
 
 def read_json(path: str) -> Any:
     """The parsed JSON of ``path``; ImportFormatError naming the file and the problem otherwise."""
-    p = Path(path)
+    raw = read_input(path, MAX_INPUT_BYTES, "rocm-smi or amd-smi JSON output")
     try:
-        size = p.stat().st_size
-        if size > MAX_INPUT_BYTES:
-            raise ImportFormatError(f"{path}: {size} bytes is more than the {MAX_INPUT_BYTES} a tool prints")
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ImportFormatError(f"{path}: cannot read: {e.strerror or e}") from e
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ImportFormatError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
     if not text.strip():

@@ -36,6 +36,7 @@ from gpuabst import __version__
 from gpuabst.errors import ImportFormatError
 from gpuabst.fixtures.builder import FixtureBuilder
 from gpuabst.fixtures.format import Fixture
+from gpuabst.fixtures.importers import read_input
 from gpuabst.pci import normalize_bus_id
 from gpuabst_nvml import constants as C
 from gpuabst_nvml import smi_record as R
@@ -163,14 +164,8 @@ class _Bundle:
 def read_bundle(path: str) -> _Bundle:
     """A capture bundle (or plain ``nvidia-smi -q`` output); ImportFormatError otherwise."""
     name = os.path.basename(path)
+    raw = read_input(path, MAX_BYTES, "an nvidia-smi -q capture", label=name)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-    except OSError as e:
-        raise ImportFormatError(f"{path}: cannot read: {e.strerror or e}") from None
-    try:
-        if len(raw) > MAX_BYTES:
-            raise _Fail(f"larger than {MAX_BYTES // (1024 * 1024)} MiB; not an nvidia-smi -q capture")
         if not raw.strip():
             raise _Fail("empty file")
         return _Bundle(name, _decode(raw))

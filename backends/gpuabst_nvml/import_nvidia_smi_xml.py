@@ -27,6 +27,7 @@ from gpuabst import __version__
 from gpuabst.errors import ImportFormatError
 from gpuabst.fixtures.builder import FixtureBuilder
 from gpuabst.fixtures.format import Fixture
+from gpuabst.fixtures.importers import read_input
 from gpuabst_nvml import constants as C
 from gpuabst_nvml import smi_record as R
 from gpuabst_nvml import synth as S
@@ -135,14 +136,8 @@ def _parse_xml(text: str) -> ET.Element:
 def read_log(path: str) -> tuple[ET.Element, str | None]:
     """The ``<nvidia_smi_log>`` root of a file, and its DTD version; ImportFormatError otherwise."""
     name = os.path.basename(path)
+    raw = read_input(path, MAX_BYTES, "nvidia-smi -q -x output", label=name)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-    except OSError as e:
-        raise ImportFormatError(f"{path}: cannot read: {e.strerror or e}") from None
-    try:
-        if len(raw) > MAX_BYTES:
-            raise _Fail(f"larger than {MAX_BYTES // (1024 * 1024)} MiB; not nvidia-smi -q -x output")
         if not raw.strip():
             raise _Fail("empty file")
         text, dtd = _strip_doctype(_decode(raw))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -30,6 +29,7 @@ import attrs
 from gpuabst.errors import ImportFormatError
 from gpuabst.fixtures.builder import CallLog, FixtureBuilder, handle
 from gpuabst.fixtures.format import Fixture
+from gpuabst.fixtures.importers import read_input
 from gpuabst_opencl import constants as C
 
 MAX_BYTES = 16 * 1024 * 1024
@@ -61,14 +61,7 @@ _OBLOMOV_LINE = re.compile(r"^(\s*)(\S.*?)(?:\s{2,}|\t+)(\S.*?)\s*$")
 
 
 def _read(path: str) -> str:
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size > MAX_BYTES:
-            raise ImportFormatError(f"{path}: {size} bytes is too large for clinfo output (limit {MAX_BYTES})")
-        data = p.read_bytes()
-    except OSError as e:
-        raise ImportFormatError(f"{path}: cannot read: {e.strerror or e}") from e
+    data = read_input(path, MAX_BYTES, "clinfo output")
     if b"\x00" in data[:4096]:
         raise ImportFormatError(f"{path}: binary data, not clinfo text output")
     return data.decode("utf-8", "replace")
