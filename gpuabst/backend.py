@@ -156,6 +156,9 @@ class Backend(abc.ABC):
         """Calls that timed out per device in the current read; past MAX_TIMEOUTS_PER_DEVICE the device's
         other calls are skipped, so a GPU whose driver hangs costs a bounded time, not one timeout per call."""
         self._worker: _CallWorker | None = None
+        self._unsupported_rows: dict[tuple[Any, int], tuple[Plan, Plan, dict[str, Reading[Any]]]] = {}
+        """Per (device, plan): the plan, its rows still asked, and the Readings of those that answered
+        unsupported (read_plan's skip_unsupported)."""
         self._failed_readings: dict[tuple[str, ErrorInfo], Reading[Any]] = {}
         """The Reading of each (call, classified failure) met so far: a GPU that does not support a call
         says so on every read, and the answer is the same immutable Reading each time."""
@@ -229,6 +232,7 @@ class Backend(abc.ABC):
 
     def close(self) -> None:
         with self._lock:
+            self._unsupported_rows.clear()
             if self._opened:
                 try:
                     self._close()
@@ -321,18 +325,24 @@ class Backend(abc.ABC):
             return f.reading
         return self._reading_of(fn, value, convert)
 
-    def read_plan(self, handle: Any, plan: Plan, *, device_key: Any = None,
-                  until_failure: bool = False) -> dict[str, Reading[Any]]:
+    def read_plan(self, handle: Any, plan: Plan, *, device_key: Any = None, until_failure: bool = False,
+                  skip_unsupported: bool = False) -> dict[str, Reading[Any]]:
         """Every row of ``plan`` read for one device handle, as ``{name: Reading}``.
 
         ``until_failure``: stop after the first row that fails (its Reading is the last one returned):
         for numbered things (links, fans) read until the driver says there are no more.
+        ``skip_unsupported``: a row that answered ``unsupported`` for this device is not asked again in
+        this session (until :meth:`close`); its Reading is returned as it was. For plans read on every
+        poll: whether a device supports a call does not change while the driver stays loaded, and each
+        call a poll skips is one round trip to the driver saved. ``plan`` must then be a constant.
 
         The batch form of :meth:`read`, with the same outcome row by row: one Python frame for all of
         a device's calls instead of one per call, which is most of what gpuabst adds to the vendor
         library's own time (docs/performance.md). With a call timeout, or once the device is lost,
         rows take :meth:`read_first` (with the row's :attr:`older_calls`).
         """
+        if skip_unsupported:
+            return self._read_supported(handle, plan, device_key)
         out: dict[str, Reading[Any]] = {}
         slow = self.call_timeout_s is not None
         lib = self.lib
@@ -359,6 +369,20 @@ class Backend(abc.ABC):
             out[name] = r
             if until_failure and r[1] is not ok_:
                 break
+        return out
+
+    def _read_supported(self, handle: Any, plan: Plan, device_key: Any) -> dict[str, Reading[Any]]:
+        """read_plan(skip_unsupported=True): the rows not known to be unsupported, plus the Readings of
+        those that are."""
+        memo = self._unsupported_rows.get((device_key, id(plan)))
+        if memo is not None and memo[0] is plan:
+            out = self.read_plan(handle, memo[1], device_key=device_key)
+            out.update(memo[2])
+            return out
+        out = self.read_plan(handle, plan, device_key=device_key)
+        unsupported = {name: r for name, r in out.items() if r[1] is Status.UNSUPPORTED}
+        self._unsupported_rows[(device_key, id(plan))] = (
+            plan, tuple(row for row in plan if row[0] not in unsupported), unsupported)
         return out
 
     def _recovered(self, fn: str, handle: Any, args: tuple[Any, ...], convert: Callable[[Any], Any] | None,

@@ -12,9 +12,10 @@ from synthetic import nvml_fixture
 from gpuabst.cli.main import main
 from gpuabst.fixtures.builder import handle
 from gpuabst.fixtures.format import Fixture, save
-from gpuabst.fixtures.tape import Tape
+from gpuabst.fixtures.tape import Fault, Tape
 from gpuabst.health import Level
 from gpuabst.machine import Machine
+from gpuabst.reading import Status
 from gpuabst.watch import changes, watch
 
 DYNAMIC = {
@@ -80,9 +81,9 @@ def test_calls_per_device_for_a_snapshot_and_a_poll_on_eight_gpus() -> None:
     # one nvmlDeviceGetCount in a snapshot; the rest is per device
     assert (snap - 1) % 8 == 0 and poll % 8 == 0
     # a poll per GPU: memory, utilisation, clock-event reasons, remapped rows, PCIe gen and width, temperature,
-    # power, enforced limit, 3 clocks, fan, P-state, 4 ECC counters, 2 retired-page lists, pending (the device
-    # handle is asked once per session)
-    assert poll // 8 == 21
+    # power, enforced limit, 3 clocks, P-state, 4 ECC counters, 2 retired-page lists, pending (the device
+    # handle is asked once per session; the fan speed, which these GPUs said they do not support, too)
+    assert poll // 8 == 20
     assert (snap - 1) // 8 > 2.5 * (poll // 8)
 
 
@@ -138,3 +139,29 @@ def test_cli_watch_prints_changes(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert docs[1]["changes"] == [{"device": "0000:19:00.0", "field": "health.temperature_c", "before": 33.0,
                                    "after": 40.0}]
     assert docs[2]["changes"] == []
+
+
+def test_a_call_the_gpu_does_not_support_is_not_asked_again_until_the_session_closes() -> None:
+    def fan_calls(m: Machine, read: Any) -> tuple[int, Any]:
+        before = _tape(m).calls_by_fn["nvmlDeviceGetFanSpeed"]
+        fan = read().devices[0].health.fan_speed_pct
+        return _tape(m).calls_by_fn["nvmlDeviceGetFanSpeed"] - before, fan
+
+    with Machine([nvml_fixture(1)], backends=["nvml"]) as m:
+        asked, fan = fan_calls(m, m.snapshot)
+        assert asked == 1 and (fan.status, fan.reason) == (Status.UNSUPPORTED, "NVML_ERROR_NOT_SUPPORTED")
+        asked_again, fan_again = fan_calls(m, m.poll)
+        assert asked_again == 0 and fan_again == fan  # the same Reading: status, call and reason
+        asked_again, _ = fan_calls(m, m.snapshot)
+        assert asked_again == 0
+        m.close()  # a new session asks again
+        asked, _ = fan_calls(m, m.snapshot)
+        assert asked == 1
+
+
+@pytest.mark.parametrize("code", [2, 4, 999, 10])  # invalid argument, no permission, unknown, timeout
+def test_a_call_that_failed_otherwise_is_asked_again_on_the_next_poll(code: int) -> None:
+    with Machine([nvml_fixture(1)], backends=["nvml"]) as m:
+        _tape(m).inject(Fault("nvmlDeviceGetPowerUsage", error={"code": code}, times=1))
+        assert not m.snapshot().devices[0].health.power_draw_w.ok
+        assert m.poll().devices[0].health.power_draw_w.ok

@@ -338,7 +338,7 @@ class NvmlBackend(Backend):
     def _dynamic(self, h: Any, key: Any, caps: Capabilities) -> tuple[dict[str, Reading[Any]], dict[str, Reading[Any]]]:
         """What changes between polls, as MemoryInfo and HealthReadings arguments: memory use,
         temperature, power, clocks, ECC, throttling, PCIe link."""
-        r = self.read_plan(h, _DYNAMIC, device_key=key)
+        r = self.read_plan(h, _DYNAMIC, device_key=key, skip_unsupported=True)
         mem = r["memory"]
         if caps.ecc_enabled.ok and caps.ecc_enabled.value is False:
             for name, *_ in _ECC_COUNTERS:
