@@ -45,7 +45,7 @@ class Probe:
     driver_version: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class ErrorInfo:
     """How a backend classifies one vendor exception."""
 
