@@ -56,10 +56,11 @@ def time_process(code: str, repeat: int) -> list[float]:
 def imported_modules(code: str, env: dict[str, str] | None = None) -> list[str]:
     """Top-level packages a Python snippet leaves imported (beyond a bare interpreter's)."""
     probe = ("import sys; base = set(sys.modules); " + code +
-             "; print(' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - base})))")
+             "; print('modules:', ' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - base})))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                          env={**os.environ, **(env or {})})
-    return out.stdout.split()
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("modules:"))
+    return line.split()[1:]
 
 
 def time_snapshot(fixture: fmt.Fixture, repeat: int) -> tuple[list[float], int]:
