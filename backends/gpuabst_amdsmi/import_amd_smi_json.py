@@ -24,7 +24,20 @@ from gpuabst.fixtures.builder import FixtureBuilder
 from gpuabst.fixtures.format import Fixture
 from gpuabst_amdsmi import constants as C
 from gpuabst_amdsmi.import_rocm_smi_json import read_json
-from gpuabst_amdsmi.synth import CLK, MEM, METRIC, MIB, NA, TEMP, AmdGpu, NotSupported, is_na_text, write_machine
+from gpuabst_amdsmi.synth import (
+    CLK,
+    MEM,
+    METRIC,
+    MIB,
+    NA,
+    TEMP,
+    AmdGpu,
+    NotSupported,
+    finite,
+    is_na_text,
+    whole,
+    write_machine,
+)
 
 _MB_PER: dict[str, float] = {"B": 1 / MIB, "KB": 1 / 1024, "MB": 1, "GB": 1024, "TB": 1024 * 1024}
 MEM_BLOCKS: dict[str, int] = {b.name: b.value for b in C.AmdSmiGpuBlock if b.value}
@@ -53,7 +66,10 @@ def _value(x: Any, what: str, units: Mapping[str, float] | None = None) -> Any:
         if units is not None and unit is not None:
             if unit not in units:
                 raise ValueError(f"{what}: unexpected unit {unit!r} (expected {', '.join(units)})")
-            v = _num(v, what) * units[unit]
+            try:
+                v = _num(v, what) * units[unit]
+            except OverflowError:  # an int beyond a float's range
+                raise ValueError(f"{what}: expected a number a tool could print, got {str(v)[:40]!r}") from None
         x = v
     return _num(x, what)
 
@@ -61,12 +77,12 @@ def _value(x: Any, what: str, units: Mapping[str, float] | None = None) -> Any:
 def _num(x: Any, what: str) -> float | int:
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         raise ValueError(f"{what}: expected a number, got {str(x)[:40]!r}")
-    return x
+    return finite(x, what) if isinstance(x, float) else x
 
 
 def _int(x: Any, what: str, units: Mapping[str, float] | None = None) -> Any:
     v = _value(x, what, units)
-    return v if v is None or v == NA else round(v)
+    return v if v is None or v == NA else whole(v, what)
 
 
 def _text(x: Any, what: str) -> str | None:

@@ -46,6 +46,7 @@ from gpuabst_amdsmi.synth import (
     number,
     scalar_or_na,
     text_value,
+    whole,
     write_machine,
 )
 
@@ -163,7 +164,7 @@ def card_to_gpu(card: dict[str, Any], driver_version: str | None) -> AmdGpu:
     cap = _get(card, "Max Graphics Package Power (W)")
     if cap is not None:
         watts = None if is_na_text(cap) else number(cap, "Max Graphics Package Power")
-        g.put(POWER_CAP, "power_cap", NA if watts is None else round(watts * 1_000_000))
+        g.put(POWER_CAP, "power_cap", NA if watts is None else whole(watts * 1_000_000, "Max Graphics Package Power"))
     use = _get(card, "GPU use (%)")
     if use is not None:
         g.put(ACTIVITY, "gfx_activity", NA if is_na_text(use) else integer(use, "GPU use (%)"))

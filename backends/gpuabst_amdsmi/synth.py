@@ -13,6 +13,7 @@ and arguments that ``AmdSmiBackend`` calls, and :func:`write_machine` records th
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -97,20 +98,42 @@ def number(text: Any, what: str) -> float | None:
     if isinstance(text, bool):
         raise ValueError(f"{what}: expected a number, got {text!r}")
     if isinstance(text, (int, float)):
-        return float(text)
+        try:
+            return finite(float(text), what)
+        except OverflowError:  # an int beyond a float's range
+            raise ValueError(f"{what}: expected a number a tool could print, got {str(text)[:40]!r}") from None
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         raise ValueError(f"{what}: expected a number, got {str(text)[:40]!r}")
     s = text.strip().strip("()").strip()
     s = re.sub(r"(?i)\s*(mhz|ghz|w|c|%|mv|b|mb|gt/s)$", "", s)
     try:
-        return float(int(s, 16)) if s.lower().startswith("0x") else float(s)
-    except ValueError:
+        return finite(float(int(s, 16)) if s.lower().startswith("0x") else float(s), what)
+    except (ValueError, OverflowError):
         raise ValueError(f"{what}: expected a number, got {text!r}") from None
+
+
+def finite(value: float, what: str) -> float:
+    """``value``, or ValueError naming ``what`` for infinity and NaN (``1e40064`` parses as infinity)."""
+    if not math.isfinite(value):
+        raise ValueError(f"{what}: expected a finite number, got {value!r}")
+    return value
+
+
+def whole(value: float, what: str) -> int:
+    """``value`` rounded to an int; ValueError naming ``what`` where it is not a finite number or not
+    one a device could report (2**64 or more: no counter or size reaches it)."""
+    try:
+        result = round(value)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{what}: expected a finite number, got {value!r}") from None
+    if abs(result) >= 2**64:
+        raise ValueError(f"{what}: {str(value)[:40]} is not a number a tool could print for a device")
+    return result
 
 
 def integer(text: Any, what: str) -> int | None:
     v = number(text, what)
-    return None if v is None else round(v)
+    return None if v is None else whole(v, what)
 
 
 def scalar_or_na(text: Any, what: str, parse: Any = integer) -> Any:
