@@ -277,7 +277,7 @@ class Backend(abc.ABC):
             try:
                 return getattr(self._lib if self._lib is not None else self.lib, fn)(*args, **kwargs)
             except Exception as e:
-                return self._recover(fn, args, kwargs, e, device_key)
+                return self._retry_or_raise(fn, args, kwargs, e, device_key)
         if device_key is not None and self._timeouts.get(device_key, 0) >= MAX_TIMEOUTS_PER_DEVICE:
             raise CallFailed(missing(Status.TIMEOUT, self.name, fn, "not attempted: earlier calls to this device "
                                      f"did not answer within {self.call_timeout_s:g} s in this read"))
@@ -361,7 +361,7 @@ class Backend(abc.ABC):
                     raw = getattr(lib, fn)(handle, *args)
                     value = raw if convert is None else convert(raw)
                 except Exception as e:
-                    r = self._unexpected(fn, raw, e) if raw is not nothing else self._recovered(
+                    r = self._unexpected(fn, raw, e) if raw is not nothing else self._row_failed(
                         fn, handle, args, convert, e, device_key)
                 else:
                     r = new(reading_type, (value, ok_, source, fn, None)) if value is not None else (
@@ -385,7 +385,7 @@ class Backend(abc.ABC):
             plan, tuple(row for row in plan if row[0] not in unsupported), unsupported)
         return out
 
-    def _recovered(self, fn: str, handle: Any, args: tuple[Any, ...], convert: Callable[[Any], Any] | None,
+    def _row_failed(self, fn: str, handle: Any, args: tuple[Any, ...], convert: Callable[[Any], Any] | None,
                    e: Exception, device_key: Any) -> Reading[Any]:
         """The Reading of a plan row whose direct call raised ``e``: asked once more where the failure is
         transient, its :attr:`older_calls` tried where the function is missing."""
@@ -407,7 +407,8 @@ class Backend(abc.ABC):
                 self._failed_readings[key] = failed
         return failed
 
-    def _recover(self, fn: str, args: Sequence[Any], kwargs: dict[str, Any], e: Exception, device_key: Any) -> Any:
+    def _retry_or_raise(self, fn: str, args: Sequence[Any], kwargs: dict[str, Any], e: Exception,
+                        device_key: Any) -> Any:
         """After a direct call raised ``e``: the value of asking once more where the failure is transient,
         else :class:`CallFailed` saying why."""
         failed = self._failure(fn, e, device_key)
