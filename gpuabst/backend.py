@@ -382,7 +382,7 @@ class Backend(abc.ABC):
         out = self.read_plan(handle, plan, device_key=device_key)
         unsupported = {name: r for name, r in out.items() if r[1] is Status.UNSUPPORTED}
         self._unsupported_rows[(device_key, id(plan))] = (
-            plan, tuple(row for row in plan if row[0] not in unsupported), unsupported)
+            plan, tuple(row for row in plan if row[0] not in unsupported) if unsupported else plan, unsupported)
         return out
 
     def _row_failed(self, fn: str, handle: Any, args: tuple[Any, ...], convert: Callable[[Any], Any] | None,
