@@ -171,6 +171,13 @@ class NvmlBackend(Backend):
     """Results scrubbed from captures (``fn`` or ``fn.field`` -> kind of pseudonym)."""
     older_calls = _OLDER_CALLS
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._handles: dict[int, Any] = {}
+        """Device handles by index, asked once per session (nvmlDeviceGetHandleByIndex)."""
+        self._driver: Reading[str] = missing(Status.NOT_RECORDED, self.name, "nvmlSystemGetDriverVersion")
+        self._cuda: Reading[str] = missing(Status.NOT_RECORDED, self.name, "nvmlSystemGetCudaDriverVersion")
+
     # --- plugin hooks ------------------------------------------------------------------------
     @classmethod
     def import_library(cls) -> Any:
@@ -206,7 +213,7 @@ class NvmlBackend(Backend):
         return Probe(True, None, None, lib_version, self._driver.get())
 
     def _close(self) -> None:
-        self.__dict__.pop("_handles", None)
+        self._handles.clear()
         try:
             self.call("nvmlShutdown")
         except CallFailed:
@@ -242,10 +249,9 @@ class NvmlBackend(Backend):
     def _handle(self, index: int) -> Any:
         """nvmlDeviceGetHandleByIndex, asked once per session: NVML handles stay valid until nvmlShutdown.
         A lost GPU is marked lost here too (it stays lost for the session)."""
-        handles: dict[int, Any] = self.__dict__.setdefault("_handles", {})
-        if index not in handles:
-            handles[index] = self.call("nvmlDeviceGetHandleByIndex", index, device_key=index)
-        return handles[index]
+        if index not in self._handles:
+            self._handles[index] = self.call("nvmlDeviceGetHandleByIndex", index, device_key=index)
+        return self._handles[index]
 
     def _static(self, h: Any, index: int) -> dict[str, Any]:
         """Facts read once per session (identity, PCI, capabilities, MIG layout), as Device arguments;
@@ -269,10 +275,7 @@ class NvmlBackend(Backend):
         return dict(
             vendor="nvidia", index=index,
             driver_name=ok("nvidia", self.name, None),
-            driver_version=self.__dict__.get("_driver") or missing(
-                Status.NOT_RECORDED, self.name, "nvmlSystemGetDriverVersion"),
-            cuda_driver_version=self.__dict__.get("_cuda") or missing(
-                Status.NOT_RECORDED, self.name, "nvmlSystemGetCudaDriverVersion"),
+            driver_version=self._driver, cuda_driver_version=self._cuda,
             pci=PciInfo(**pci), capabilities=caps,
             memory=split(r["bar1"], bar1_total_bytes=lambda b: int(b.bar1Total),
                          bar1_used_bytes=lambda b: int(b.bar1Used)),
