@@ -352,9 +352,8 @@ class Backend(abc.ABC):
         r: Reading[Any]
         for name, fn, args, convert in plan:
             if slow or device_key in lost:
-                r = self.read_first((fn, handle, *args), *((alt, handle, *alt_args) for alt, alt_args in
-                                                          self.older_calls.get((fn, args), ())),
-                                    convert=convert, device_key=device_key)
+                r = self.read_first((fn, handle, *args), *self._older_attempts(fn, handle, args), convert=convert,
+                                    device_key=device_key)
             else:
                 raw = nothing
                 try:
@@ -395,10 +394,9 @@ class Backend(abc.ABC):
                 return self._reading_of(fn, self._attempt(fn, (handle, *args), {}, device_key), convert)
             except CallFailed as f:
                 return f.reading
-        older = self.older_calls.get((fn, args)) if info.function_missing else None
+        older = self._older_attempts(fn, handle, args) if info.function_missing else []
         if older:  # as read_first: the first older call that answers, else the last one's failure
-            return self.read_first(*((alt, handle, *alt_args) for alt, alt_args in older), convert=convert,
-                                   device_key=device_key)
+            return self.read_first(*older, convert=convert, device_key=device_key)
         key = (fn, info)
         failed = self._failed_readings.get(key)
         if failed is None:
@@ -406,6 +404,10 @@ class Backend(abc.ABC):
             if len(self._failed_readings) < _FAILED_READINGS_KEPT:
                 self._failed_readings[key] = failed
         return failed
+
+    def _older_attempts(self, fn: str, handle: Any, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """read_first's attempts for a plan row's :attr:`older_calls`, in order."""
+        return [(alt, handle, *alt_args) for alt, alt_args in self.older_calls.get((fn, args), ())]
 
     def _retry_or_raise(self, fn: str, args: Sequence[Any], kwargs: dict[str, Any], e: Exception,
                         device_key: Any) -> Any:

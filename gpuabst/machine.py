@@ -156,12 +156,11 @@ class Machine:
                     prev = self._last.get(entry.name)
                     devs = backend.poll(prev) if poll and prev is not None else backend.devices()
                     self._last[entry.name] = devs
-                    reports[entry.name] = replace(report, available=True, device_count=len(devs),
-                                                       error=None)
+                    reports[entry.name] = replace(report, available=True, device_count=len(devs), error=None)
                     per_backend.append((backend.authority, devs))
                 except Exception as e:  # one backend failing never stops the others
                     reports[entry.name] = replace(report, available=False, error=f"{type(e).__name__}: {e}",
-                                                       reason=report.reason or f"{type(e).__name__}: {e}")
+                                                  reason=report.reason or f"{type(e).__name__}: {e}")
             merged = merge_devices(per_backend)
             devices = [replace(d, index=i, model=model_for(d)) for i, d in enumerate(merged)]
             taken = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -47,7 +47,7 @@ def _merge_pair(kept: Device, other: Device) -> Device:
     disagreements: list[Disagreement] = list(kept.disagreements)
     merged = _merge_obj(kept, other, "", disagreements, _src(kept), _src(other))
     out: Device = replace(merged, sources=kept.sources + [s for s in other.sources if s not in kept.sources],
-                        partitions=kept.partitions or other.partitions, disagreements=disagreements)
+                          partitions=kept.partitions or other.partitions, disagreements=disagreements)
     return out
 
 

@@ -8,9 +8,8 @@ JSON round-trips through :mod:`gpuabst.serialize`.
 
 from __future__ import annotations
 
-import typing
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -232,7 +231,7 @@ def replace(obj: T, **changes: Any) -> T:
                                {f.name: i for i, f in enumerate(fields)}) if positional else None
     spec = _REPLACE_SPECS[cls]
     if spec is None:
-        return typing.cast(T, attrs.evolve(typing.cast(Any, obj), **changes))
+        return cast(T, attrs.evolve(cast(Any, obj), **changes))
     get, positions = spec
     values = list(get(obj))
     for name, value in changes.items():
@@ -240,4 +239,4 @@ def replace(obj: T, **changes: Any) -> T:
             values[positions[name]] = value
         except KeyError:
             raise TypeError(f"{cls.__name__} has no field {name!r}") from None
-    return typing.cast(T, cls(*values))
+    return cast(T, cls(*values))
