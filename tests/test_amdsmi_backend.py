@@ -332,7 +332,7 @@ def test_a_device_that_stays_busy_is_asked_exactly_twice(timeout: float | None) 
             if fault is not None:
                 _tape(m).inject(fault)
             m.snapshot()
-            return _tape(m).calls_made
+            return int(_tape(m).calls_made)
 
     busy = calls_made(Fault("amdsmi_get_gpu_activity", error={"code": C.BUSY}))
     assert busy == calls_made(None) + 1

@@ -8,17 +8,15 @@ are marked ``needs_captures``.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import gpuabst_nvml.import_nvidia_smi_text as imp
 import pytest
 from conftest import FIXTURES, captures, needs_captures
-from gpuabst_nvml import import_nvidia_smi_text as imp
+from importer_helpers import calls, gpuabst_cli, status
 
 import gpuabst
 from gpuabst.backend import ReplayLibrary
@@ -210,17 +208,6 @@ def save(tmp_path: Path, *paths: Path) -> Path:
 
 def replay(tmp_path: Path, *paths: Path) -> list[dict[str, Any]]:
     return to_dict(gpuabst.snapshot([save(tmp_path, *paths)]).devices)  # type: ignore[no-any-return]
-
-
-def calls(fixture: fmt.Fixture, fn: str) -> list[dict[str, Any]]:
-    return [c for c in fixture.backends["nvml"].calls if c["fn"] == fn]
-
-
-def status(doc: dict[str, Any], path: str) -> str:
-    *parts, last = path.split(".")
-    for p in parts:
-        doc = doc[p]
-    return str(doc["readings"][last]["status"])
 
 
 # --- mapping, on logs written here ---------------------------------------------------------------
@@ -532,11 +519,6 @@ def test_pathological_text_is_fast(tmp_path: Path) -> None:
 
 
 # --- the command line ----------------------------------------------------------------------------
-
-def gpuabst_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gpuabst", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
-
 
 def test_cli_import_then_show_round_trip(tmp_path: Path) -> None:
     second = gpu_q("00000000:3C:00.0", uuid="GPU-aaaaaaaa-bbbb-4ccc-8ddd-000000000002")

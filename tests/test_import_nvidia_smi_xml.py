@@ -7,17 +7,15 @@ below); the capture tests read ../shared/captures/nvidia and are marked ``needs_
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import gpuabst_nvml.import_nvidia_smi_xml as imp
 import pytest
 from conftest import FIXTURES, captures, needs_captures
-from gpuabst_nvml import import_nvidia_smi_xml as imp
 from gpuabst_nvml import synth
+from importer_helpers import calls, gpuabst_cli, status
 
 import gpuabst
 from gpuabst.errors import ImportFormatError
@@ -91,17 +89,6 @@ def replay(tmp_path: Path, *xml_paths: Path) -> list[dict[str, Any]]:
     out = tmp_path / "fixture.json"
     fmt.save(fixture, out)
     return to_dict(gpuabst.snapshot([out]).devices)  # type: ignore[no-any-return]
-
-
-def calls(fixture: fmt.Fixture, fn: str) -> list[dict[str, Any]]:
-    return [c for c in fixture.backends["nvml"].calls if c["fn"] == fn]
-
-
-def status(doc: dict[str, Any], path: str) -> str:
-    *parts, last = path.split(".")
-    for p in parts:
-        doc = doc[p]
-    return str(doc["readings"][last]["status"])
 
 
 # --- mapping, on documents written here ----------------------------------------------------------
@@ -351,11 +338,6 @@ def test_value_parsers() -> None:
 
 
 # --- the command line ----------------------------------------------------------------------------
-
-def gpuabst_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gpuabst", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
-
 
 def test_cli_import_then_show_round_trip(tmp_path: Path) -> None:
     second = gpu_xml("00000000:3C:00.0", uuid="GPU-aaaaaaaa-bbbb-4ccc-8ddd-000000000002")

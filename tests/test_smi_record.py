@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import gpuabst_nvml.smi_record as R
 import pytest
 from gpuabst_nvml import constants as C
-from gpuabst_nvml import smi_record as R
 from gpuabst_nvml import synth as S
 from gpuabst_nvml.synth import NvmlWriter, Unsupported
 
