@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from gpuabst.errors import ImportFormatError
-from gpuabst.fixtures.importers import IMPORTERS, read_input, run_importer
+from gpuabst.fixtures.importers import IMPORTERS, run_importer
+from gpuabst.safe_io import read_capped
 
 KINDS = sorted(k for k in IMPORTERS if k in {"nvidia-smi-xml", "nvidia-smi-text", "rocm-smi-json", "amd-smi-json",
                                              "clinfo"})
@@ -52,9 +53,9 @@ def test_a_file_larger_than_any_tool_prints_is_refused(tmp_path: Path, kind: str
         run_importer(kind, [str(big)])
 
 
-def test_read_input_returns_the_whole_file_up_to_the_limit(tmp_path: Path) -> None:
+def test_read_capped_returns_the_whole_file_up_to_the_limit(tmp_path: Path) -> None:
     p = tmp_path / "out.txt"
     p.write_bytes(b"x" * 1000)
-    assert read_input(str(p), 1000, "a test") == b"x" * 1000
+    assert read_capped(str(p), 1000, "a test", error=ImportFormatError) == b"x" * 1000
     with pytest.raises(ImportFormatError, match=r"^short: larger than 0\.000952721 MiB; not a test$"):
-        read_input(str(p), 999, "a test", label="short")
+        read_capped(str(p), 999, "a test", error=ImportFormatError, label="short")

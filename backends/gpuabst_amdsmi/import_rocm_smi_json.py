@@ -31,7 +31,7 @@ from typing import Any
 from gpuabst.errors import ImportFormatError
 from gpuabst.fixtures.builder import FixtureBuilder
 from gpuabst.fixtures.format import Fixture
-from gpuabst.fixtures.importers import read_input
+from gpuabst.safe_io import read_capped
 from gpuabst_amdsmi.synth import (
     CLK,
     MEM,
@@ -69,7 +69,7 @@ PCIE = ("amdsmi_get_pcie_info",)
 
 def read_json(path: str) -> Any:
     """The parsed JSON of ``path``; ImportFormatError naming the file and the problem otherwise."""
-    raw = read_input(path, MAX_INPUT_BYTES, "rocm-smi or amd-smi JSON output")
+    raw = read_capped(path, MAX_INPUT_BYTES, "rocm-smi or amd-smi JSON output", error=ImportFormatError)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

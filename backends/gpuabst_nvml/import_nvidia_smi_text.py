@@ -36,8 +36,8 @@ from gpuabst import __version__
 from gpuabst.errors import ImportFormatError
 from gpuabst.fixtures.builder import FixtureBuilder
 from gpuabst.fixtures.format import Fixture
-from gpuabst.fixtures.importers import read_input
 from gpuabst.pci import normalize_bus_id
+from gpuabst.safe_io import read_capped
 from gpuabst_nvml import constants as C
 from gpuabst_nvml import smi_record as R
 from gpuabst_nvml import synth as S
@@ -164,7 +164,7 @@ class _Bundle:
 def read_bundle(path: str) -> _Bundle:
     """A capture bundle (or plain ``nvidia-smi -q`` output); ImportFormatError otherwise."""
     name = os.path.basename(path)
-    raw = read_input(path, MAX_BYTES, "an nvidia-smi -q capture", label=name)
+    raw = read_capped(path, MAX_BYTES, "an nvidia-smi -q capture", error=ImportFormatError, label=name)
     try:
         if not raw.strip():
             raise _Fail("empty file")

@@ -27,7 +27,7 @@ from gpuabst import __version__
 from gpuabst.errors import ImportFormatError
 from gpuabst.fixtures.builder import FixtureBuilder
 from gpuabst.fixtures.format import Fixture
-from gpuabst.fixtures.importers import read_input
+from gpuabst.safe_io import read_capped
 from gpuabst_nvml import constants as C
 from gpuabst_nvml import smi_record as R
 from gpuabst_nvml import synth as S
@@ -136,7 +136,7 @@ def _parse_xml(text: str) -> ET.Element:
 def read_log(path: str) -> tuple[ET.Element, str | None]:
     """The ``<nvidia_smi_log>`` root of a file, and its DTD version; ImportFormatError otherwise."""
     name = os.path.basename(path)
-    raw = read_input(path, MAX_BYTES, "nvidia-smi -q -x output", label=name)
+    raw = read_capped(path, MAX_BYTES, "nvidia-smi -q -x output", error=ImportFormatError, label=name)
     try:
         if not raw.strip():
             raise _Fail("empty file")

@@ -29,7 +29,7 @@ import attrs
 from gpuabst.errors import ImportFormatError
 from gpuabst.fixtures.builder import CallLog, FixtureBuilder, handle
 from gpuabst.fixtures.format import Fixture
-from gpuabst.fixtures.importers import read_input
+from gpuabst.safe_io import read_capped
 from gpuabst_opencl import constants as C
 
 MAX_BYTES = 16 * 1024 * 1024
@@ -61,7 +61,7 @@ _OBLOMOV_LINE = re.compile(r"^(\s*)(\S.*?)(?:\s{2,}|\t+)(\S.*?)\s*$")
 
 
 def _read(path: str) -> str:
-    data = read_input(path, MAX_BYTES, "clinfo output")
+    data = read_capped(path, MAX_BYTES, "clinfo output", error=ImportFormatError)
     if b"\x00" in data[:4096]:
         raise ImportFormatError(f"{path}: binary data, not clinfo text output")
     return data.decode("utf-8", "replace")
