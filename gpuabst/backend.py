@@ -26,7 +26,6 @@ from gpuabst.reading import Reading, Status, missing
 
 _new_reading = tuple.__new__
 _OK = Status.OK
-_NOTHING: Any = object()
 
 PlanRow = tuple[str, str, tuple[Any, ...], "Callable[[Any], Any] | None"]
 """One row of a read plan: (name of the result, vendor function, arguments after the device handle,
@@ -344,27 +343,31 @@ class Backend(abc.ABC):
         if skip_unsupported:
             return self._read_supported(handle, plan, device_key)
         out: dict[str, Reading[Any]] = {}
-        slow = self.call_timeout_s is not None
         lib = self.lib
         source = self.name
         lost = self._lost
-        new, reading_type, ok_, nothing = _new_reading, Reading, _OK, _NOTHING  # locals: read once per row
+        # direct calls unless a timeout applies or the device is lost (which only a failed call can change)
+        direct = self.call_timeout_s is None and device_key not in lost
+        new, reading_type, ok_ = _new_reading, Reading, _OK  # locals: read once per row
         r: Reading[Any]
         for name, fn, args, convert in plan:
-            if slow or device_key in lost:
-                r = self.read_first((fn, handle, *args), *self._older_attempts(fn, handle, args), convert=convert,
-                                    device_key=device_key)
-            else:
-                raw = nothing
+            if direct:
                 try:
                     raw = getattr(lib, fn)(handle, *args)
-                    value = raw if convert is None else convert(raw)
                 except Exception as e:
-                    r = self._unexpected(fn, raw, e) if raw is not nothing else self._row_failed(
-                        fn, handle, args, convert, e, device_key)
+                    r = self._row_failed(fn, handle, args, convert, e, device_key)
+                    direct = device_key not in lost
                 else:
-                    r = new(reading_type, (value, ok_, source, fn, None)) if value is not None else (
-                        self._no_value(fn))
+                    try:
+                        value = raw if convert is None else convert(raw)
+                    except Exception as e:
+                        r = self._unexpected(fn, raw, e)
+                    else:
+                        r = new(reading_type, (value, ok_, source, fn, None)) if value is not None else (
+                            self._no_value(fn))
+            else:
+                r = self.read_first((fn, handle, *args), *self._older_attempts(fn, handle, args), convert=convert,
+                                    device_key=device_key)
             out[name] = r
             if until_failure and r[1] is not ok_:
                 break
@@ -510,17 +513,27 @@ class CallTimedOut(Exception):
         super().__init__(f"{fn} did not answer within {timeout_s:g} s and was abandoned")
 
 
+Parts = Sequence[tuple[str, "Callable[[Any], Any]"]]
+"""Several fields of one vendor structure: (name of the field, how to take it from the structure)."""
+
+
 def split(reading: Reading[Any], **getters: Callable[[Any], Any]) -> dict[str, Reading[Any]]:
     """Several Readings from one vendor call's result (``memory -> total, used, free``).
 
     A missing result makes every part missing for the same reason; a part the result lacks is
     ``not_recorded`` (replay) or ``unsupported`` (None), one that cannot be read an error naming it.
     """
+    return split_parts(reading, tuple(getters.items()))
+
+
+def split_parts(reading: Reading[Any], parts: Parts) -> dict[str, Reading[Any]]:
+    """:func:`split` with its getters given as a constant table (:data:`Parts`), for reads repeated on
+    every poll: the table is built once instead of a closure and a keyword dict per call."""
     if reading[1] is not _OK:
-        return dict.fromkeys(getters, reading)
+        return dict.fromkeys([name for name, _ in parts], reading)
     value, _, source, call, reason = reading
     out: dict[str, Reading[Any]] = {}
-    for name, get in getters.items():
+    for name, get in parts:
         try:
             part = get(value)
         except MissingField as e:

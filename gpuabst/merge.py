@@ -30,16 +30,19 @@ def merge_devices(per_backend: list[tuple[int, list[Device]]]) -> list[Device]:
     index_by_key: dict[tuple[str, str], int] = {}
     for _, devices in ordered:
         for d in devices:
-            keys = [k for k in (_key(d), ("uuid", str(d.uuid.value).lower()) if d.uuid.ok else None) if k]
+            own = _key(d)
+            keys = [k for k in (own, ("uuid", str(d.uuid.value).lower()) if d.uuid.ok else None) if k]
             hit = next((index_by_key[k] for k in keys if k in index_by_key), None)
-            if hit is None:
+            if hit is None:  # a device not seen before: its own keys find it
                 merged.append(d)
                 hit = len(merged) - 1
-            else:
+            else:  # the merged device may have gained a bus id from this one
                 merged[hit] = _merge_pair(merged[hit], d)
-            for k in keys + ([_key(merged[hit])] if _key(merged[hit]) else []):
-                if k is not None:
-                    index_by_key[k] = hit
+                kept = _key(merged[hit])
+                if kept is not None:
+                    keys.append(kept)
+            for k in keys:
+                index_by_key[k] = hit
     return merged
 
 

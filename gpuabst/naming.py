@@ -8,11 +8,18 @@ and the Reading says that it was derived.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from gpuabst.model import Device
 from gpuabst.reading import Reading, Status, missing
 
 SOURCE = "naming"
+
+_MODELS_KEPT = 4096
+"""At most this many distinct devices' models are kept (:func:`model_for`)."""
+_models: dict[tuple[Any, ...], tuple[object, Reading[str]]] = {}
+"""Models named so far, with the catalog that named each; emptied when another catalog becomes active."""
+_models_of: list[object] = [None]
 
 _DROP_WORDS = {
     "nvidia", "geforce", "tesla", "quadro", "amd", "radeon", "instinct", "graphics", "generation",
@@ -50,12 +57,37 @@ def model_for(device: Device) -> Reading[str]:
     """The Akash model slug of a GPU: from the catalog where it knows the device, else derived.
 
     Devices that are not GPUs (OpenCL CPU devices, BMC display controllers) have no model to advertise.
+    The answer is kept per catalog and per the facts it depends on (PCI ids, name, memory size, compute
+    units): every read of the same GPU asks again, and naming it is a dictionary lookup then.
     """
+    from gpuabst import catalog
+
+    cat = catalog.active()
+    if _models_of[0] is not cat:
+        _models.clear()
+        _models_of[0] = cat
+    pci, name = device.pci, device.name
+    key = (id(cat), device.device_type, device.vendor, pci.vendor_id[0], pci.device_id[0],
+           pci.subsystem_vendor_id[0], pci.subsystem_id[0], pci.revision_id[0], name[0], name[1],
+           device.memory.total_bytes[0], device.capabilities.compute_units[0])
+    try:
+        kept = _models.get(key)
+    except TypeError as e:  # a plugin reported a list or a dict where a plain value belongs
+        return missing(Status.ERROR, SOURCE, None, f"the device's identifying facts are not plain values: {e}")
+    if kept is not None and kept[0] is cat:  # the catalog is kept with the answer, so its id is not reused
+        return kept[1]
+    model = _model_for(device, cat)
+    if len(_models) < _MODELS_KEPT:
+        _models[key] = (cat, model)
+    return model
+
+
+def _model_for(device: Device, cat: Any) -> Reading[str]:
     from gpuabst import catalog
 
     if device.device_type != "gpu":
         return missing(Status.NOT_APPLICABLE, SOURCE, None, f"a {device.device_type} device has no GPU model")
-    resolution = catalog.resolve_device(device)
+    resolution = catalog.resolve_device(device, cat)
     if resolution.model is not None:
         return Reading(resolution.model, Status.OK, "catalog", f"catalog:{resolution.key}")
     why = resolution.reason or "no catalog entry"

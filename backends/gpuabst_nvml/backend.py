@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from gpuabst.backend import Backend, CallFailed, ErrorInfo, Plan, Probe, split
+from gpuabst.backend import Backend, CallFailed, ErrorInfo, Parts, Plan, Probe, split_parts
 from gpuabst.errors import BackendUnavailable
 from gpuabst.fixtures.codec import Codec
 from gpuabst.fixtures.tape import Tape
@@ -96,8 +96,6 @@ _IDENTITY: Plan = (
     ("architecture", "nvmlDeviceGetArchitecture", (), _architecture),
     ("vbios_version", "nvmlDeviceGetVbiosVersion", (), _text),
 )
-_STATIC_MEMORY = ("bar1_total_bytes", "bar1_used_bytes")
-"""MemoryInfo fields read once, from nvmlDeviceGetBAR1MemoryInfo."""
 _STATIC: Plan = (*_RAW_STATIC, *_CAPABILITIES, *_THRESHOLDS, *_IDENTITY)
 """Read once per session."""
 
@@ -150,6 +148,32 @@ _MIG_DEVICE: Plan = (
     ("memory", "nvmlDeviceGetMemoryInfo", (), None),
     ("attributes", "nvmlDeviceGetAttributes", (), None),
 )
+
+
+# Fields taken from one vendor structure each (Backend.split_parts): built once, used on every read.
+_PCI_PARTS: Parts = (
+    ("bus_id", lambda p: normalize_bus_id(_text(p.busId))),
+    ("vendor_id", lambda p: hex_id(int(p.pciDeviceId) & 0xFFFF)),
+    ("device_id", lambda p: hex_id(int(p.pciDeviceId) >> 16)),
+    ("subsystem_id", lambda p: hex_id(int(p.pciSubSystemId) >> 16)),
+    ("subsystem_vendor_id", lambda p: hex_id(int(p.pciSubSystemId) & 0xFFFF)),
+)
+_ECC_MODE_PARTS: Parts = (("ecc_enabled", lambda v: _enabled(v[0])), ("ecc_pending_enabled", lambda v: _enabled(v[1])))
+_MIG_MODE_PARTS: Parts = (("mig_enabled", lambda v: _enabled(v[0])), ("mig_pending_enabled", lambda v: _enabled(v[1])))
+_LIMIT_PARTS: Parts = (("power_limit_min_w", lambda v: _watts(v[0])), ("power_limit_max_w", lambda v: _watts(v[1])))
+_BAR1_PARTS: Parts = (("bar1_total_bytes", lambda b: int(b.bar1Total)), ("bar1_used_bytes", lambda b: int(b.bar1Used)))
+_MEMORY_PARTS: Parts = (
+    ("total_bytes", lambda m: int(m.total)), ("used_bytes", lambda m: int(m.used)), ("free_bytes", lambda m: int(m.free)),
+)
+_UTILIZATION_PARTS: Parts = (
+    ("utilization_gpu_pct", lambda u: float(u.gpu)), ("utilization_memory_pct", lambda u: float(u.memory)),
+)
+_REMAPPED_PARTS: Parts = (
+    ("remapped_rows_corrected", lambda v: int(v[0])), ("remapped_rows_uncorrected", lambda v: int(v[1])),
+    ("remapped_rows_pending", lambda v: bool(int(v[2]))), ("remapped_rows_failure", lambda v: bool(int(v[3]))),
+)
+_STATIC_MEMORY = tuple(name for name, _ in _BAR1_PARTS)
+"""MemoryInfo fields read once, from nvmlDeviceGetBAR1MemoryInfo."""
 
 
 def _pick(readings: dict[str, Reading[Any]], plan: Plan) -> dict[str, Reading[Any]]:
@@ -258,18 +282,12 @@ class NvmlBackend(Backend):
         ``memory`` and ``health`` hold the static parts of those (names in _STATIC_MEMORY, _THRESHOLDS)."""
         key = index
         r = self.read_plan(h, _STATIC, device_key=key)
-        pci = split(r["pci"],
-                    bus_id=lambda p: normalize_bus_id(_text(p.busId)),
-                    vendor_id=lambda p: hex_id(int(p.pciDeviceId) & 0xFFFF),
-                    device_id=lambda p: hex_id(int(p.pciDeviceId) >> 16),
-                    subsystem_id=lambda p: hex_id(int(p.pciSubSystemId) >> 16),
-                    subsystem_vendor_id=lambda p: hex_id(int(p.pciSubSystemId) & 0xFFFF))
+        pci = split_parts(r["pci"], _PCI_PARTS)
         caps = Capabilities(
             compute_units=r["attributes"].map(lambda a: int(a.multiprocessorCount)),
             nvlink_active_links=self._nvlink_active(h, key),
-            **split(r["ecc"], ecc_enabled=lambda v: _enabled(v[0]), ecc_pending_enabled=lambda v: _enabled(v[1])),
-            **split(r["mig"], mig_enabled=lambda v: _enabled(v[0]), mig_pending_enabled=lambda v: _enabled(v[1])),
-            **split(r["limits"], power_limit_min_w=lambda v: _watts(v[0]), power_limit_max_w=lambda v: _watts(v[1])),
+            **split_parts(r["ecc"], _ECC_MODE_PARTS), **split_parts(r["mig"], _MIG_MODE_PARTS),
+            **split_parts(r["limits"], _LIMIT_PARTS),
             **_pick(r, _CAPABILITIES),
         )
         return dict(
@@ -277,8 +295,7 @@ class NvmlBackend(Backend):
             driver_name=ok("nvidia", self.name, None),
             driver_version=self._driver, cuda_driver_version=self._cuda,
             pci=PciInfo(**pci), capabilities=caps,
-            memory=split(r["bar1"], bar1_total_bytes=lambda b: int(b.bar1Total),
-                         bar1_used_bytes=lambda b: int(b.bar1Used)),
+            memory=split_parts(r["bar1"], _BAR1_PARTS),
             health=_pick(r, _THRESHOLDS),
             partitions=self._mig_partitions(h, key, caps.mig_enabled, pci["bus_id"].get()),
             sources=[self.name], **_pick(r, _IDENTITY))
@@ -347,17 +364,12 @@ class NvmlBackend(Backend):
             for name, *_ in _ECC_COUNTERS:
                 if not r[name].ok:
                     r[name] = missing(Status.NOT_APPLICABLE, self.name, r[name].call, "ECC is disabled")
-        memory = split(mem, total_bytes=lambda m: int(m.total), used_bytes=lambda m: int(m.used),
-                       free_bytes=lambda m: int(m.free))
+        memory = split_parts(mem, _MEMORY_PARTS)
         memory["reserved_bytes"] = self._reserved(mem)
         health = _pick(r, _DYNAMIC_HEALTH)
         health.update(_pick(r, _ECC_COUNTERS))
-        health.update(split(r["util"], utilization_gpu_pct=lambda u: float(u.gpu),
-                            utilization_memory_pct=lambda u: float(u.memory)))
-        health.update(split(r["remapped"], remapped_rows_corrected=lambda v: int(v[0]),
-                            remapped_rows_uncorrected=lambda v: int(v[1]),
-                            remapped_rows_pending=lambda v: bool(int(v[2])),
-                            remapped_rows_failure=lambda v: bool(int(v[3]))))
+        health.update(split_parts(r["util"], _UTILIZATION_PARTS))
+        health.update(split_parts(r["remapped"], _REMAPPED_PARTS))
         health["pcie_link_degraded"] = _link_degraded(r["pcie_current_generation"], r["pcie_current_width"], caps,
                                                       self.name)
         health["device_lost"] = ok(self.is_lost(key), self.name, None)
