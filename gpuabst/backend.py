@@ -158,6 +158,9 @@ class Backend(abc.ABC):
         self._unsupported_rows: dict[tuple[Any, int], tuple[Plan, Plan, dict[str, Reading[Any]]]] = {}
         """Per (device, plan): the plan, its rows still asked, and the Readings of those that answered
         unsupported (read_plan's skip_unsupported)."""
+        self._unsupported_calls: dict[tuple[Any, str, tuple[Any, ...]], Reading[Any]] = {}
+        """Per (device, call, arguments after the handle): the Reading of a call that device answered
+        unsupported (read_supported)."""
         self._failed_readings: dict[tuple[str, ErrorInfo], Reading[Any]] = {}
         """The Reading of each (call, classified failure) met so far: a GPU that does not support a call
         says so on every read, and the answer is the same immutable Reading each time."""
@@ -232,6 +235,7 @@ class Backend(abc.ABC):
     def close(self) -> None:
         with self._lock:
             self._unsupported_rows.clear()
+            self._unsupported_calls.clear()
             if self._opened:
                 try:
                     self._close()
@@ -321,6 +325,24 @@ class Backend(abc.ABC):
         try:
             value = self.call(fn, *args, device_key=device_key, **kwargs)
         except CallFailed as f:
+            return f.reading
+        return self._reading_of(fn, value, convert)
+
+    def read_supported(self, fn: str, handle: Any, *args: Any, device_key: Any,
+                       convert: Callable[[Any], Any] | None = None) -> Reading[Any]:
+        """:meth:`read` for a call repeated on every poll: once this device has answered the call
+        ``unsupported``, that Reading is returned without asking again until :meth:`close` (as
+        :meth:`read_plan`'s ``skip_unsupported`` does for a plan's rows). Any other failure is asked
+        again on the next poll."""
+        memo = (device_key, fn, args)
+        known = self._unsupported_calls.get(memo)
+        if known is not None:
+            return known
+        try:
+            value = self.call(fn, handle, *args, device_key=device_key)
+        except CallFailed as f:
+            if f.reading[1] is Status.UNSUPPORTED and len(self._unsupported_calls) < _UNSUPPORTED_CALLS_KEPT:
+                self._unsupported_calls[memo] = f.reading
             return f.reading
         return self._reading_of(fn, value, convert)
 
@@ -459,6 +481,9 @@ class Backend(abc.ABC):
 
 _FAILED_READINGS_KEPT = 1024
 """At most this many distinct failed Readings are kept per backend."""
+
+_UNSUPPORTED_CALLS_KEPT = 65536
+"""At most this many (device, call) pairs known to be unsupported are kept per backend (a few per GPU)."""
 
 MAX_TIMEOUTS_PER_DEVICE = 2
 """Timed-out calls one device may have in one read before its remaining calls are skipped."""

@@ -336,3 +336,33 @@ def test_a_device_that_stays_busy_is_asked_exactly_twice(timeout: float | None) 
 
     busy = calls_made(Fault("amdsmi_get_gpu_activity", error={"code": C.BUSY}))
     assert busy == calls_made(None) + 1
+
+
+def test_a_call_the_gpu_does_not_support_is_not_asked_again_until_the_session_closes() -> None:
+    # the synthetic MI300X answers NOT_SUPPORTED for its fan and its memory temperature
+    def calls(m: Machine, read: Any) -> tuple[int, int, Device]:
+        by_fn = _tape(m).calls_by_fn
+        fan, total = by_fn["amdsmi_get_gpu_fan_speed"], _tape(m).calls_made
+        dev = read().devices[0]
+        return by_fn["amdsmi_get_gpu_fan_speed"] - fan, _tape(m).calls_made - total, dev
+
+    with _machine(amdsmi_fixture(1)) as m:
+        asked, _, first = calls(m, m.snapshot)
+        fan = first.health.fan_speed_pct
+        assert asked == 1 and (fan.status, fan.reason) == (Status.UNSUPPORTED, "AMDSMI_STATUS_NOT_SUPPORTED")
+        asked, per_poll, again = calls(m, m.poll)
+        assert asked == 0 and again.health.fan_speed_pct == fan  # the same Reading: status, call and reason
+        assert again.health.temperature_memory_c == first.health.temperature_memory_c
+        assert per_poll == 12  # of 14 dynamic calls: fan speed and memory temperature are not asked again
+        m.close()  # a new session asks again
+        asked, _, _ = calls(m, m.snapshot)
+        assert asked == 1
+
+
+@pytest.mark.parametrize(("code", "times"), [(1, 1), (10, 1), (12, 1), (43, 1), (30, 2)])
+def test_a_call_that_failed_otherwise_is_asked_again_on_the_next_poll(code: int, times: int) -> None:
+    # invalid argument, no permission, I/O, unexpected data; busy twice (a busy call is asked once more)
+    with _machine(amdsmi_fixture(1)) as m:
+        _tape(m).inject(Fault("amdsmi_get_power_info", error={"code": code}, times=times))
+        assert not m.snapshot().devices[0].health.power_draw_w.ok
+        assert m.poll().devices[0].health.power_draw_w.ok

@@ -47,7 +47,12 @@ def test_a_device_named_again_gets_the_same_answer_without_resolving_again(monke
     assert first.value == "h100" and first.source == "catalog"
     asked: list[object] = []
     real = catalog.resolve_device
-    monkeypatch.setattr(catalog, "resolve_device", lambda d, c=None: asked.append(d) or real(d, c))
+
+    def counted(device: Device, cat: catalog.Catalog | None = None) -> catalog.Resolution:
+        asked.append(device)
+        return real(device, cat)
+
+    monkeypatch.setattr(catalog, "resolve_device", counted)
     assert model_for(_h100()) is first and asked == []
     # another device id is another answer, resolved once
     other = model_for(_h100(device_id=ok("0x2335")))

@@ -184,14 +184,23 @@ class AmdSmiBackend(Backend):
             return missing(Status.UNSUPPORTED, self.name, call, f"amdsmi gave no {what}")
         return Reading(value, Status.OK, self.name, call)
 
-    def _scalar(self, fn: str, *args: Any, key: Any, convert: Callable[[Any], Any] | None = None) -> Reading[Any]:
-        """A call whose whole result is one value (an int or a string), N/A included."""
-        r = self.read(fn, *args, device_key=key)
+    def _scalar(self, fn: str, h: Any, *args: Any, key: Any, convert: Callable[[Any], Any] | None = None,
+                polled: bool = False) -> Reading[Any]:
+        """A call whose whole result is one value (an int or a string), N/A included. ``polled``: a call
+        made on every poll, not asked again once this GPU answered it unsupported (read_supported)."""
+        r = self.read_supported(fn, h, *args, device_key=key) if polled else self.read(fn, h, *args, device_key=key)
         if not r.ok:
             return r
         return self._value(r.value, fn, fn.removeprefix("amdsmi_get_"), convert)
 
-    def _reader(self, h: Any, key: Any) -> Callable[..., Reading[Any]]:
+    def _reader(self, h: Any, key: Any, *, polled: bool = False) -> Callable[..., Reading[Any]]:
+        """``rd(fn, *args)``: a Reading of ``fn(h, *args)``. ``polled``: calls made on every poll, not
+        asked again once this GPU answered them unsupported (Backend.read_supported)."""
+        if polled:
+            def rd_polled(fn: str, *args: Any) -> Reading[Any]:
+                return self.read_supported(fn, h, *args, device_key=key)
+            return rd_polled
+
         def rd(fn: str, *args: Any) -> Reading[Any]:
             return self.read(fn, h, *args, device_key=key)
         return rd
@@ -330,11 +339,12 @@ class AmdSmiBackend(Backend):
         """Bytes from amdsmi_get_gpu_memory_total/usage; where a fixture (or an old release) lacks that
         call, the MB figure of amdsmi_get_gpu_vram_usage (then, for the total, amdsmi_get_gpu_vram_info)."""
         fn = "amdsmi_get_gpu_memory_usage" if used else "amdsmi_get_gpu_memory_total"
-        r = self._scalar(fn, h, getattr(self.lib.AmdSmiMemoryType, kind), key=key, convert=to_int)
+        r = self._scalar(fn, h, getattr(self.lib.AmdSmiMemoryType, kind), key=key, convert=to_int, polled=used)
         if r.ok or not _function_missing(r) or kind != "VRAM":
             return r
-        fallback = self._field(self.read("amdsmi_get_gpu_vram_usage", h, device_key=key), usage_key,
-                               convert=lambda v: to_int(v) * MIB)
+        usage = (self.read_supported("amdsmi_get_gpu_vram_usage", h, device_key=key) if used
+                 else self.read("amdsmi_get_gpu_vram_usage", h, device_key=key))
+        fallback = self._field(usage, usage_key, convert=lambda v: to_int(v) * MIB)
         if not fallback.ok and fallback.status is Status.NOT_RECORDED and not used:
             fallback = self._field(self.read("amdsmi_get_gpu_vram_info", h, device_key=key), "vram_size",
                                    convert=lambda v: to_int(v) * MIB)
@@ -392,7 +402,7 @@ class AmdSmiBackend(Backend):
         if h is None:
             return device
         key = ("h", device.index)
-        rd = self._reader(h, key)
+        rd = self._reader(h, key, polled=True)
         f = self._field
         temp = self.lib.AmdSmiTemperatureType
         current = self.lib.AmdSmiTemperatureMetric.CURRENT
@@ -411,11 +421,12 @@ class AmdSmiBackend(Backend):
         bad_pages = rd("amdsmi_get_gpu_bad_page_info")
         health = replace(
             device.health,
-            temperature_c=self._scalar("amdsmi_get_temp_metric", h, temp.EDGE, current, key=key, convert=float),
+            temperature_c=self._scalar("amdsmi_get_temp_metric", h, temp.EDGE, current, key=key, convert=float,
+                                       polled=True),
             temperature_hotspot_c=self._scalar("amdsmi_get_temp_metric", h, temp.HOTSPOT, current, key=key,
-                                               convert=float),
+                                               convert=float, polled=True),
             temperature_memory_c=self._scalar("amdsmi_get_temp_metric", h, temp.VRAM, current, key=key,
-                                              convert=float),
+                                              convert=float, polled=True),
             power_draw_w=self._power(rd("amdsmi_get_power_info")),
             power_limit_enforced_w=f(rd("amdsmi_get_power_cap_info"), "power_cap", convert=_uw_to_w),
             utilization_gpu_pct=f(activity, "gfx_activity", convert=float),
@@ -424,7 +435,7 @@ class AmdSmiBackend(Backend):
             sm_clock_mhz=not_applicable(self.name, None, "AMD GPUs have one graphics (shader) clock: "
                                                          "see graphics_clock_mhz"),
             memory_clock_mhz=f(rd("amdsmi_get_clock_info", self.lib.AmdSmiClkType.MEM), "clk", convert=to_int),
-            fan_speed_pct=self._scalar("amdsmi_get_gpu_fan_speed", h, 0, key=key,
+            fan_speed_pct=self._scalar("amdsmi_get_gpu_fan_speed", h, 0, key=key, polled=True,
                                        convert=lambda v: round(to_int(v) * 100.0 / C.MAX_FAN_SPEED, 1)),
             performance_state=not_applicable(self.name, None, "AMD GPUs have performance levels, not P-states"),
             ecc_corrected_volatile=self._ecc(f(ecc, "correctable_count", convert=to_int), caps),

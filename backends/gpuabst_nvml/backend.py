@@ -163,7 +163,8 @@ _MIG_MODE_PARTS: Parts = (("mig_enabled", lambda v: _enabled(v[0])), ("mig_pendi
 _LIMIT_PARTS: Parts = (("power_limit_min_w", lambda v: _watts(v[0])), ("power_limit_max_w", lambda v: _watts(v[1])))
 _BAR1_PARTS: Parts = (("bar1_total_bytes", lambda b: int(b.bar1Total)), ("bar1_used_bytes", lambda b: int(b.bar1Used)))
 _MEMORY_PARTS: Parts = (
-    ("total_bytes", lambda m: int(m.total)), ("used_bytes", lambda m: int(m.used)), ("free_bytes", lambda m: int(m.free)),
+    ("total_bytes", lambda m: int(m.total)), ("used_bytes", lambda m: int(m.used)),
+    ("free_bytes", lambda m: int(m.free)),
 )
 _UTILIZATION_PARTS: Parts = (
     ("utilization_gpu_pct", lambda u: float(u.gpu)), ("utilization_memory_pct", lambda u: float(u.memory)),
