@@ -1,11 +1,12 @@
-"""Vendor calls per device: a first snapshot against a poll, on a replayed 8-GPU NVML machine.
+"""Vendor calls per device: a first snapshot against a poll, on replayed 8-GPU NVML and amdsmi machines.
 
     python benchmarks/bench_poll_calls.py [--gpus 8] [--repeat 20]
 
-The machine is tests/synthetic.py's nvml_fixture (H100s, labelled synthetic). Every vendor call goes
-through the replay Tape, whose ``calls_made`` counts them, so the numbers are exactly what the NVML
-backend would ask of libnvidia-ml on hardware. Also times a snapshot, a poll and a poll plus the
-health verdict (median of --repeat runs). Prints a Markdown table.
+The machines are tests/synthetic.py's nvml_fixture (H100s) and tests/amdsmi_synthetic.py's
+amdsmi_fixture (MI300Xs), both labelled synthetic. Every vendor call goes through the replay Tape,
+whose ``calls_made`` counts them, so the numbers are exactly what each backend would ask of
+libnvidia-ml or libamd_smi on hardware. Also times an NVML snapshot, a poll and a poll plus the
+health verdict (median of --repeat runs). Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -21,20 +22,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from amdsmi_synthetic import amdsmi_fixture  # noqa: E402
 from synthetic import nvml_fixture  # noqa: E402
 
 from gpuabst.health import evaluate  # noqa: E402
 from gpuabst.machine import Machine  # noqa: E402
 
 
-def count_calls(gpus: int) -> dict[str, int]:
-    """Vendor calls made by opening the backend, a first snapshot, and one poll."""
-    with Machine([nvml_fixture(gpus)], backends=["nvml"]) as m:
+def count_calls(gpus: int, backend: str = "nvml") -> dict[str, int]:
+    """Vendor calls made by opening the backend, a first snapshot, and the second of two polls."""
+    fixture = nvml_fixture(gpus) if backend == "nvml" else amdsmi_fixture(gpus)
+    with Machine([fixture], backends=[backend]) as m:
         m.backend_reports()
-        tape: Any = m.library.tapes["nvml"]  # type: ignore[attr-defined]
+        tape: Any = m.library.tapes[backend]  # type: ignore[attr-defined]
         opened = tape.calls_made
         m.snapshot()
         snapshot = tape.calls_made - opened
+        m.poll()
         before = tape.calls_made
         m.poll()
         poll = tape.calls_made - before
@@ -77,6 +81,13 @@ def main() -> None:
     print(f"| first snapshot | {calls['snapshot']} | {per_snapshot:g} (+1 nvmlDeviceGetCount) |")
     print(f"| poll | {calls['poll']} | {per_poll:g} |")
     print(f"\nA poll makes {calls['poll'] / calls['snapshot']:.0%} of a snapshot's vendor calls.\n")
+    amd = count_calls(n, "amdsmi")
+    print(f"Replayed {n}-GPU amdsmi machine (synthetic MI300Xs):\n")
+    print("| read | vendor calls | per GPU |")
+    print("|---|---:|---:|")
+    print(f"| open (amdsmi_init, handles, driver) | {amd['open']} | - |")
+    print(f"| first snapshot | {amd['snapshot']} | {(amd['snapshot'] - 1) / n:g} (+1 amdsmi_get_processor_handles) |")
+    print(f"| poll | {amd['poll']} | {amd['poll'] / n:g} |\n")
     print(f"| {n} GPUs, median of {args.repeat} | ms |")
     print("|---|---:|")
     for k, v in timings(n, args.repeat).items():
