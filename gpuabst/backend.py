@@ -335,7 +335,10 @@ class Backend(abc.ABC):
         :meth:`read_plan`'s ``skip_unsupported`` does for a plan's rows). Any other failure is asked
         again on the next poll."""
         memo = (device_key, fn, args)
-        known = self._unsupported_calls.get(memo)
+        try:
+            known = self._unsupported_calls.get(memo)
+        except TypeError:  # an argument that cannot be a dict key (a list): asked every time
+            return self.read(fn, handle, *args, device_key=device_key, convert=convert)
         if known is not None:
             return known
         try:
