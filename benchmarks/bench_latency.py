@@ -6,6 +6,7 @@ Prints the snapshot time with and without the recorded latencies, the sum of rec
 and, from the recording, what reading devices concurrently could save: the calls are grouped by the
 device handle they name, and the bound is the slowest device's own calls plus the calls that name
 no device (a lower bound on a concurrent read; the backends read devices one after another today).
+Then a table of the recorded latency per vendor function (calls, median, largest, share of the total).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -65,6 +67,21 @@ def main() -> None:
               f"{max(per_device.values()) / 1000:.2f} ms over {len(per_device)} handles")
         print(f"- a concurrent read could take at least {bound / 1000:.2f} ms "
               f"({total_us / bound:.2f}x less than sequential at best)")
+    print()
+    print("\n".join(latency_table(recorded, total_us)))
+
+
+def latency_table(recorded: list[dict[str, Any]], total_us: float) -> list[str]:
+    """Markdown rows: each vendor function's recorded calls, median and largest latency, share of the total."""
+    by_fn: dict[str, list[float]] = defaultdict(list)
+    for c in recorded:
+        by_fn[str(c["fn"])].append(float(c["latency_us"]))
+    rows = ["| vendor function | calls | median µs | largest µs | share of recorded time |",
+            "|---|---:|---:|---:|---:|"]
+    for fn, lat in sorted(by_fn.items(), key=lambda kv: -sum(kv[1])):
+        rows.append(f"| {fn} | {len(lat)} | {statistics.median(lat):.1f} | {max(lat):.1f} | "
+                    f"{sum(lat) / total_us:.1%} |")
+    return rows
 
 
 if __name__ == "__main__":

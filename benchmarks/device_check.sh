@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One prepared run on a machine with an NVIDIA GPU (no network needed there): install the project
 # from wheels built beforehand, capture a real scrubbed fixture with gpuabst's own capture command,
-# run the hardware tests, and time a poll against nvidia-smi. Results go to $OUT (or ./device-out).
+# run the hardware tests, time a poll against nvidia-smi, list the capture's recorded latency per
+# call (bench_latency.py) and test whether the driver overlaps calls from several threads
+# (nvml_overlap.py). Results go to $OUT (or ./device-out).
 #
 # Beforehand, on a machine with network, in the repository root:
 #   python3 -m pip wheel --no-deps -w .whl . && python3 -m pip download --no-deps --only-binary=:all: \
@@ -34,4 +36,7 @@ smi = median_ms(lambda: subprocess.run(["nvidia-smi", "--query-gpu=temperature.g
                                         "--format=csv,noheader"], capture_output=True, check=True), 10)
 print(f"gpuabst snapshot {first:.1f} ms, gpuabst poll {poll:.1f} ms, nvidia-smi query {smi:.1f} ms (medians)")
 PY
+# the capture's recorded latency per call, and whether the driver overlaps calls from several threads
+python3 benchmarks/bench_latency.py "$out/capture.json" --backend nvml > "$out/latency.txt" 2>&1
+python3 benchmarks/nvml_overlap.py > "$out/overlap.txt" 2>&1
 ls -l "$out"
