@@ -18,6 +18,7 @@ from gpuabst.cli.main import main
 from gpuabst.fixtures.format import Fixture, from_json, load
 from gpuabst.machine import Machine
 from gpuabst.model import Device
+from gpuabst.pci import normalize_bus_id
 from gpuabst.reading import Status
 from gpuabst.serialize import to_dict
 
@@ -366,3 +367,25 @@ def test_bar_sizes_from_resource_lines() -> None:
         ids.parse_bar_sizes("")
     with pytest.raises(ValueError):
         ids.parse_bar_sizes("0x10 0x0f 0x200\n")  # ends before it starts
+
+
+@pytest.mark.parametrize(("text", "bus"), [
+    ("00000000:3B:00.0", "0000:3b:00.0"), ("3b:00.0", "0000:3b:00.0"), ("00001580:01:00.1", "1580:01:00.1"),
+    ("  0000:C1:00.0\n", "0000:c1:00.0"),
+])
+def test_bus_ids_are_written_the_kernel_way(text: str, bus: str) -> None:
+    assert normalize_bus_id(text) == bus
+    assert normalize_bus_id(text) == bus  # the second time from what was kept
+
+
+def test_bus_ids_kept_for_speed_are_bounded_and_short() -> None:
+    from gpuabst import pci
+
+    for i in range(5000):
+        bus = f"0000:{i % 256:02x}:{i // 256:02x}.{i % 8}"
+        assert normalize_bus_id(bus.upper()) == bus
+    padded = " " * 100 + "0000:3b:00.0"
+    assert normalize_bus_id(padded) == "0000:3b:00.0"
+    assert len(pci._normalized) <= 4096 and padded not in pci._normalized
+    with pytest.raises(ValueError, match="not a PCI bus id"):
+        normalize_bus_id("0000:3b:00")
