@@ -366,7 +366,7 @@ class Backend(abc.ABC):
         rows take :meth:`read_first` (with the row's :attr:`older_calls`).
         """
         if skip_unsupported:
-            return self._read_supported(handle, plan, device_key)
+            return self._read_plan_supported(handle, plan, device_key)
         out: dict[str, Reading[Any]] = {}
         lib = self.lib
         source = self.name
@@ -398,7 +398,7 @@ class Backend(abc.ABC):
                 break
         return out
 
-    def _read_supported(self, handle: Any, plan: Plan, device_key: Any) -> dict[str, Reading[Any]]:
+    def _read_plan_supported(self, handle: Any, plan: Plan, device_key: Any) -> dict[str, Reading[Any]]:
         """read_plan(skip_unsupported=True): the rows not known to be unsupported, plus the Readings of
         those that are."""
         memo = self._unsupported_rows.get((device_key, id(plan)))

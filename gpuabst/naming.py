@@ -8,18 +8,22 @@ and the Reading says that it was derived.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gpuabst.model import Device
 from gpuabst.reading import Reading, Status, missing
+
+if TYPE_CHECKING:
+    from gpuabst.catalog import Catalog, Evidence
 
 SOURCE = "naming"
 
 _MODELS_KEPT = 4096
 """At most this many distinct devices' models are kept (:func:`model_for`)."""
-_models: dict[tuple[Any, ...], tuple[object, Reading[str]]] = {}
-"""Models named so far, with the catalog that named each; emptied when another catalog becomes active."""
-_models_of: list[object] = [None]
+_models: dict[tuple[str, bool, Evidence], tuple[Catalog, Reading[str]]] = {}
+"""Models named so far by (device type, name read, evidence), each with the catalog that named it."""
+_models_catalog: Catalog | None = None
+"""The catalog the kept models are of: another active catalog empties them."""
 
 _DROP_WORDS = {
     "nvidia", "geforce", "tesla", "quadro", "amd", "radeon", "instinct", "graphics", "generation",
@@ -57,32 +61,30 @@ def model_for(device: Device) -> Reading[str]:
     """The Akash model slug of a GPU: from the catalog where it knows the device, else derived.
 
     Devices that are not GPUs (OpenCL CPU devices, BMC display controllers) have no model to advertise.
-    The answer is kept per catalog and per the facts it depends on (PCI ids, name, memory size, compute
-    units): every read of the same GPU asks again, and naming it is a dictionary lookup then.
+    The answer is kept per catalog and per the facts it depends on (the catalog's evidence: PCI ids,
+    name, memory size, compute units), so naming the same GPU again on a later read is a lookup.
     """
+    global _models_catalog
     from gpuabst import catalog
 
     cat = catalog.active()
-    if _models_of[0] is not cat:
-        _models.clear()
-        _models_of[0] = cat
-    pci, name = device.pci, device.name
-    key = (id(cat), device.device_type, device.vendor, pci.vendor_id[0], pci.device_id[0],
-           pci.subsystem_vendor_id[0], pci.subsystem_id[0], pci.revision_id[0], name[0], name[1],
-           device.memory.total_bytes[0], device.capabilities.compute_units[0])
-    try:
+    try:  # the evidence is what the catalog resolves by, so it is all an answer depends on
+        key = (device.device_type, device.name.ok, catalog.evidence_of(device))
         kept = _models.get(key)
     except TypeError as e:  # a plugin reported a list or a dict where a plain value belongs
         return missing(Status.ERROR, SOURCE, None, f"the device's identifying facts are not plain values: {e}")
-    if kept is not None and kept[0] is cat:  # the catalog is kept with the answer, so its id is not reused
+    if kept is not None and kept[0] is cat:
         return kept[1]
     model = _model_for(device, cat)
+    if _models_catalog is not cat:
+        _models.clear()
+        _models_catalog = cat
     if len(_models) < _MODELS_KEPT:
         _models[key] = (cat, model)
     return model
 
 
-def _model_for(device: Device, cat: Any) -> Reading[str]:
+def _model_for(device: Device, cat: Catalog) -> Reading[str]:
     from gpuabst import catalog
 
     if device.device_type != "gpu":

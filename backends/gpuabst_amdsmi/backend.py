@@ -188,7 +188,7 @@ class AmdSmiBackend(Backend):
                 polled: bool = False) -> Reading[Any]:
         """A call whose whole result is one value (an int or a string), N/A included. ``polled``: a call
         made on every poll, not asked again once this GPU answered it unsupported (read_supported)."""
-        r = self.read_supported(fn, h, *args, device_key=key) if polled else self.read(fn, h, *args, device_key=key)
+        r = (self.read_supported if polled else self.read)(fn, h, *args, device_key=key)
         if not r.ok:
             return r
         return self._value(r.value, fn, fn.removeprefix("amdsmi_get_"), convert)
@@ -196,13 +196,10 @@ class AmdSmiBackend(Backend):
     def _reader(self, h: Any, key: Any, *, polled: bool = False) -> Callable[..., Reading[Any]]:
         """``rd(fn, *args)``: a Reading of ``fn(h, *args)``. ``polled``: calls made on every poll, not
         asked again once this GPU answered them unsupported (Backend.read_supported)."""
-        if polled:
-            def rd_polled(fn: str, *args: Any) -> Reading[Any]:
-                return self.read_supported(fn, h, *args, device_key=key)
-            return rd_polled
+        read = self.read_supported if polled else self.read
 
         def rd(fn: str, *args: Any) -> Reading[Any]:
-            return self.read(fn, h, *args, device_key=key)
+            return read(fn, h, *args, device_key=key)
         return rd
 
     # --- devices -------------------------------------------------------------------------------
@@ -342,8 +339,7 @@ class AmdSmiBackend(Backend):
         r = self._scalar(fn, h, getattr(self.lib.AmdSmiMemoryType, kind), key=key, convert=to_int, polled=used)
         if r.ok or not _function_missing(r) or kind != "VRAM":
             return r
-        usage = (self.read_supported("amdsmi_get_gpu_vram_usage", h, device_key=key) if used
-                 else self.read("amdsmi_get_gpu_vram_usage", h, device_key=key))
+        usage = (self.read_supported if used else self.read)("amdsmi_get_gpu_vram_usage", h, device_key=key)
         fallback = self._field(usage, usage_key, convert=lambda v: to_int(v) * MIB)
         if not fallback.ok and fallback.status is Status.NOT_RECORDED and not used:
             fallback = self._field(self.read("amdsmi_get_gpu_vram_info", h, device_key=key), "vram_size",
