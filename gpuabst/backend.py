@@ -398,6 +398,38 @@ class Backend(abc.ABC):
                 break
         return out
 
+    def read_numbered(self, fn: str, handle: Any, count: int, *,
+                      device_key: Any = None) -> tuple[list[Any], Reading[Any] | None]:
+        """``fn(handle, 0)``, ``fn(handle, 1)``, ... at most ``count`` calls, stopping at the first that
+        fails: the raw values of those that answered, and the failed call's Reading (None when all
+        ``count`` answered). For numbered things whose number the driver tells only by failing past
+        the last one (NVLink links): one result for the sequence instead of a Reading per call.
+
+        Each call has :meth:`read`'s outcome (a transient failure asked once more, a call timeout, a
+        lost device); a call answering None fails as ``unsupported``."""
+        values: list[Any] = []
+        func: Any = getattr(self.lib, fn, None)  # missing: read() says so
+        direct = func is not None and self.call_timeout_s is None and device_key not in self._lost
+        r: Reading[Any]
+        for i in range(count):
+            if direct:
+                try:
+                    raw = func(handle, i)
+                except Exception as e:
+                    r = self._row_failed(fn, handle, (i,), None, e, device_key)
+                    direct = device_key not in self._lost
+                else:
+                    if raw is not None:
+                        values.append(raw)
+                        continue
+                    r = self._no_value(fn)
+            else:
+                r = self.read(fn, handle, i, device_key=device_key)
+            if r[1] is not _OK:
+                return values, r
+            values.append(r[0])
+        return values, None
+
     def _read_plan_supported(self, handle: Any, plan: Plan, device_key: Any) -> dict[str, Reading[Any]]:
         """read_plan(skip_unsupported=True): the rows not known to be unsupported, plus the Readings of
         those that are."""

@@ -1,5 +1,6 @@
 """The base class's read paths on a minimal backend: read_supported keeps unsupported answers per
-device for the session and asks again for anything else."""
+device for the session and asks again for anything else; read_numbered reads numbered things until
+the driver says there are no more."""
 
 from __future__ import annotations
 
@@ -20,6 +21,14 @@ class Flaky(Exception):
     pass
 
 
+class Busy(Exception):
+    pass
+
+
+class Lost(Exception):
+    pass
+
+
 class Lib:
     """A vendor library whose answers the test sets, counting the calls made."""
 
@@ -30,6 +39,17 @@ class Lib:
     def sensor(self, handle: int, *args: Any) -> Any:
         self.calls += 1
         answer = self.answers.get("sensor", 40)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def link(self, handle: int, i: int) -> Any:
+        """Numbered answers: ``answers["links"][i]`` (an exception is raised; past the end: Unsupported)."""
+        self.calls += 1
+        links = self.answers.get("links", [])
+        answer = links[i] if i < len(links) else Unsupported()
+        if isinstance(answer, list):  # answers in turn for repeated calls
+            answer = answer.pop(0) if len(answer) > 1 else answer[0]
         if isinstance(answer, Exception):
             raise answer
         return answer
@@ -62,6 +82,10 @@ class MinimalBackend(Backend):
             return ErrorInfo(Status.UNSUPPORTED, "not on this device")
         if isinstance(exc, Flaky):
             return ErrorInfo(Status.ERROR, "the driver hiccuped")
+        if isinstance(exc, Busy):
+            return ErrorInfo(Status.ERROR, "busy", transient=True)
+        if isinstance(exc, Lost):
+            return ErrorInfo(Status.ERROR, "fell off the bus", device_lost=True)
         return None
 
     @classmethod
@@ -122,3 +146,55 @@ def test_an_argument_that_cannot_be_a_key_is_read_every_time(lib: Lib, backend: 
         r = backend.read_supported("sensor", 0, [1, 2], device_key=0)
         assert r.status is Status.UNSUPPORTED
     assert lib.calls == 2
+
+
+@pytest.fixture(params=[None, 5.0], ids=["direct-calls", "calls-with-a-timeout"])
+def timed(request: pytest.FixtureRequest, lib: Lib) -> MinimalBackend:
+    b = MinimalBackend(Given(lib), call_timeout_s=request.param)
+    b.open()
+    return b
+
+
+def test_numbered_calls_stop_at_the_first_failure_and_say_why(lib: Lib, timed: MinimalBackend) -> None:
+    lib.answers["links"] = [1, 0, 1, Flaky(), 1]
+    values, failed = timed.read_numbered("link", 0, 8, device_key=0)
+    assert values == [1, 0, 1] and lib.calls == 4
+    assert failed is not None and (failed.status, failed.reason, failed.call) == (
+        Status.ERROR, "the driver hiccuped", "link")
+
+
+def test_numbered_calls_stop_at_the_count(lib: Lib, timed: MinimalBackend) -> None:
+    lib.answers["links"] = [1] * 6
+    assert timed.read_numbered("link", 0, 4, device_key=0) == ([1] * 4, None)
+    assert lib.calls == 4
+    values, failed = timed.read_numbered("link", 0, 0, device_key=0)
+    assert (values, failed, lib.calls) == ([], None, 4)
+
+
+def test_a_numbered_call_that_answers_nothing_ends_the_sequence(lib: Lib, timed: MinimalBackend) -> None:
+    lib.answers["links"] = [1, None, 1]
+    values, failed = timed.read_numbered("link", 0, 3, device_key=0)
+    assert values == [1] and failed is not None
+    assert (failed.status, failed.reason) == (Status.UNSUPPORTED, "the vendor call returned no value")
+
+
+def test_a_busy_numbered_call_is_asked_once_more(lib: Lib, timed: MinimalBackend) -> None:
+    lib.answers["links"] = [1, [Busy(), 0], 1]
+    assert timed.read_numbered("link", 0, 3, device_key=0) == ([1, 0, 1], None)
+    assert lib.calls == 4
+
+
+def test_a_device_lost_mid_sequence_is_not_asked_again(lib: Lib, timed: MinimalBackend) -> None:
+    lib.answers["links"] = [1, Lost(), 1]
+    values, failed = timed.read_numbered("link", 0, 3, device_key=0)
+    assert values == [1] and failed is not None and failed.reason == "fell off the bus"
+    assert timed.is_lost(0)
+    values, failed = timed.read_numbered("link", 0, 3, device_key=0)
+    assert values == [] and failed is not None and failed.reason == "device lost earlier in this read"
+    assert lib.calls == 2
+
+
+def test_a_numbered_call_missing_from_the_library_says_so(timed: MinimalBackend) -> None:
+    values, failed = timed.read_numbered("no_such_call", 0, 3, device_key=0)
+    assert values == [] and failed is not None and failed.status is Status.ERROR
+    assert "no_such_call" in (failed.reason or "")

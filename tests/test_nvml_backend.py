@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 from gpuabst_nvml import constants as C
 from synthetic import nvml_fixture
@@ -101,6 +102,29 @@ def test_memory_v1_when_the_driver_has_no_v2(timeout: float | None) -> None:
     m = gpuabst.devices([fx], call_timeout_s=timeout)[0].memory
     assert (m.total_bytes.value, m.used_bytes.value, m.free_bytes.value) == (100, 40, 60)
     assert m.reserved_bytes.status is Status.UNSUPPORTED
+
+
+@pytest.mark.parametrize("timeout", [None, 5.0], ids=["direct-calls", "calls-with-a-timeout"])
+@pytest.mark.parametrize(("faults", "status", "value", "reason"), [
+    # links up to the first the driver does not know, counting those that are up
+    ([(3, {"code": C.INVALID_ARGUMENT}, None), (1, None, 0)], Status.OK, 2, None),
+    ([(0, {"code": C.NOT_SUPPORTED}, None)], Status.NOT_APPLICABLE,
+     None, "no NVLink on this device (NVML_ERROR_NOT_SUPPORTED)"),
+    ([(0, {"code": C.NO_PERMISSION}, None)], Status.NO_PERMISSION, None, "NVML_ERROR_NO_PERMISSION"),
+    ([(5, None, "up")], Status.ERROR, None, "unexpected value"),
+], ids=["four-links-one-down", "no-nvlink", "no-permission", "garbled-state"])
+def test_nvlink_links_are_counted_until_the_driver_says_no_more(
+        faults: list[tuple[int, Any, Any]], status: Status, value: int | None, reason: str | None,
+        timeout: float | None) -> None:
+    with _machine(nvml_fixture(2), call_timeout_s=timeout) as m:
+        tape = _tape(m)
+        for link, error, result in faults:
+            fault = Fault("nvmlDeviceGetNvLinkState", handle="h1", match_arg=(1, link), error=error)
+            tape.inject(fault if error else attrs.evolve(fault, result=result))
+        first, faulty = (d.capabilities.nvlink_active_links for d in m.snapshot().devices)
+    assert (first.status, first.value) == (Status.OK, 18)  # the other GPU is untouched
+    assert (faulty.status, faulty.value, faulty.call) == (status, value, "nvmlDeviceGetNvLinkState")
+    assert reason is None or reason in (faulty.reason or "")
 
 
 def test_ecc_counters_are_not_applicable_when_ecc_is_off() -> None:

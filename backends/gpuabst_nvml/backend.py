@@ -137,9 +137,6 @@ _OLDER_CALLS: dict[tuple[str, tuple[Any, ...]], tuple[tuple[str, tuple[Any, ...]
 }
 """Calls of older drivers (and older nvidia-ml-py) tried when the newer one is missing."""
 
-_NVLINK_LINKS: Plan = tuple((f"link{i}", "nvmlDeviceGetNvLinkState", (i,), int) for i in range(C.NVLINK_MAX_LINKS))
-"""Read in order until the first link the driver does not know."""
-
 _MIG_DEVICE: Plan = (
     ("name", "nvmlDeviceGetName", (), _text),
     ("uuid", "nvmlDeviceGetUUID", (), _text),
@@ -309,14 +306,17 @@ class NvmlBackend(Backend):
 
     def _nvlink_active(self, h: Any, key: Any) -> Reading[int]:
         """Active NVLink links: nvmlDeviceGetNvLinkState for each link until the driver says no more."""
-        links = self.read_plan(h, _NVLINK_LINKS, device_key=key, until_failure=True)
-        first = links["link0"]
-        if not first.ok:
-            if first.status is Status.UNSUPPORTED:
-                return missing(Status.NOT_APPLICABLE, self.name, first.call,
-                               f"no NVLink on this device ({first.reason})")
-            return first
-        return ok(sum(1 for r in links.values() if r.value == C.FEATURE_ENABLED), self.name, first.call)
+        states, failed = self.read_numbered("nvmlDeviceGetNvLinkState", h, C.NVLINK_MAX_LINKS, device_key=key)
+        if not states and failed is not None:
+            if failed.status is Status.UNSUPPORTED:
+                return missing(Status.NOT_APPLICABLE, self.name, failed.call,
+                               f"no NVLink on this device ({failed.reason})")
+            return failed
+        try:
+            active = sum(1 for state in states if int(state) == C.FEATURE_ENABLED)
+        except (TypeError, ValueError) as e:
+            return self._unexpected("nvmlDeviceGetNvLinkState", states, e)
+        return ok(active, self.name, "nvmlDeviceGetNvLinkState")
 
     def _mig_partitions(self, h: Any, key: Any, mig_enabled: Reading[bool], bus: str | None) -> list[Partition]:
         """MIG instances: nvmlDeviceGetMigDeviceHandleByIndex for each slot up to the maximum count."""

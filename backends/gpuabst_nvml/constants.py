@@ -18,6 +18,7 @@ ERROR_NAMES: dict[int, str] = {
 }
 ERROR_CODES: dict[str, int] = {v: k for k, v in ERROR_NAMES.items()}
 
+INVALID_ARGUMENT = 2
 NOT_SUPPORTED = 3
 NO_PERMISSION = 4
 NOT_FOUND = 6
