@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from gpuabst import catalog
 from gpuabst import fixtures as fixture_format
 from gpuabst.backend import Backend, LibrarySource, LiveLibrary, Probe, RecordingLibrary, ReplayLibrary
 from gpuabst.errors import BackendError, FixtureError
@@ -32,6 +33,16 @@ def fixtures_from_env() -> list[str]:
 
 def load_fixtures(paths: Iterable[str | os.PathLike[str]]) -> list[Fixture]:
     return [fixture_format.load(p) for p in paths]
+
+
+def _same_identity(device: Device, previous: Device) -> bool:
+    """Whether ``device`` reports the very facts a model is named from (catalog.evidence_of, the
+    device type, whether it has a name) that ``previous`` did: the same immutable objects, or for the
+    memory size, which a poll reads again, an equal Reading."""
+    return (device.pci is previous.pci and device.name is previous.name
+            and device.capabilities is previous.capabilities and device.vendor == previous.vendor
+            and device.device_type == previous.device_type
+            and device.memory.total_bytes == previous.memory.total_bytes)
 
 
 def recordings_of(fixtures: Sequence[Fixture]) -> dict[str, tuple[BackendRecording, str]]:
@@ -77,6 +88,11 @@ class Machine:
         self._lock = threading.RLock()
         self._reports: list[BackendReport] | None = None
         self._last: dict[str, list[Device]] = {}
+        """Each backend's devices from the latest read: what its next poll starts from."""
+        self._named: list[Device] = []
+        """The latest read's devices as returned (merged, indexed, named)."""
+        self._named_by: object = None
+        """The catalog that named them."""
 
     # --- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> Machine:
@@ -161,10 +177,32 @@ class Machine:
                 except Exception as e:  # one backend failing never stops the others
                     reports[entry.name] = replace(report, available=False, error=f"{type(e).__name__}: {e}",
                                                   reason=report.reason or f"{type(e).__name__}: {e}")
-            merged = merge_devices(per_backend)
-            devices = [replace(d, index=i, model=model_for(d)) for i, d in enumerate(merged)]
+            devices = self._name(merge_devices(per_backend))
             taken = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
             return Snapshot(devices, list(reports.values()), taken)
+
+    def _name(self, merged: list[Device]) -> list[Device]:
+        """Each merged device with its index on this machine and its model (gpuabst.naming.model_for).
+
+        A poll's device is the backend's copy of the device named last time, with only what changes
+        read again: where its identifying facts are the same objects as last time (immutable, so the
+        same facts), its model is the one named then, and a device already carrying that index and
+        model is returned as it is. Each backend's next poll then starts from the named device (where
+        that changes nothing the backend reads: the same device object, at the backend's own index),
+        so a steady poll neither names nor copies a device again."""
+        cat = catalog.active()
+        last = self._named if self._named_by is cat else []
+        named: list[Device] = []
+        for i, d in enumerate(merged):
+            prev = last[i] if i < len(last) else None
+            model = prev.model if prev is not None and _same_identity(d, prev) else model_for(d)
+            named.append(d if d.index == i and d.model is model else replace(d, index=i, model=model))
+        self._named, self._named_by = named, cat
+        # the next poll of each backend starts from its devices as named (same object, same index)
+        as_named = {id(d): n for d, n in zip(merged, named, strict=True) if n.index == d.index}
+        for name, devs in self._last.items():
+            self._last[name] = [as_named.get(id(d), d) for d in devs]
+        return named
 
     # --- capture ------------------------------------------------------------------------------
     def capture(self, *, scrub: bool = True, note: str | None = None) -> Fixture:

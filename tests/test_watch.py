@@ -165,3 +165,80 @@ def test_a_call_that_failed_otherwise_is_asked_again_on_the_next_poll(code: int)
         _tape(m).inject(Fault("nvmlDeviceGetPowerUsage", error={"code": code}, times=1))
         assert not m.snapshot().devices[0].health.power_draw_w.ok
         assert m.poll().devices[0].health.power_draw_w.ok
+
+
+def _named_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The indexes of the devices gpuabst.naming.model_for is asked to name from now on (it still
+    names them)."""
+    import gpuabst.machine
+
+    asked: list[int] = []
+    real = gpuabst.machine.model_for
+
+    def counted(device: Any) -> Any:
+        asked.append(device.index)
+        return real(device)
+
+    monkeypatch.setattr(gpuabst.machine, "model_for", counted)
+    return asked
+
+
+def test_polls_keep_the_model_named_on_the_first_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = _named_calls(monkeypatch)
+    with Machine([nvml_fixture(2)], backends=["nvml"]) as m:
+        first = m.snapshot().devices
+        assert asked == [0, 1]
+        polls = [m.poll().devices for _ in range(3)]
+    assert asked == [0, 1]  # the identifying facts did not change: not named again
+    for devices in polls:
+        assert [(d.index, d.model) for d in devices] == [(d.index, d.model) for d in first]
+        assert [d.model.value for d in devices] == ["h100", "h100"]
+    assert polls[1][0] is not polls[0][0]  # each poll is a new device, with what changes read again
+
+
+def test_a_poll_names_again_what_a_new_catalog_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpuabst import catalog
+    from gpuabst.catalog import Catalog, CatalogEntry
+
+    entry = CatalogEntry(key="10de:2330", vendor="nvidia", vendor_id="0x10de", device_id="0x2330", model="h100x",
+                         memory="80Gi", interface_raw="SXM5", market_name="H100 SXM5 80GB")
+    catalog.use(None)
+    with Machine([nvml_fixture(2)], backends=["nvml"]) as m:
+        assert [d.model.value for d in m.snapshot().devices] == ["h100", "h100"]
+        try:
+            catalog.use(Catalog([entry], {"0x10de": "nvidia"}, "test table"))
+            assert [d.model.value for d in m.poll().devices] == ["h100x", "h100x"]
+        finally:
+            catalog.use(None)
+        assert [d.model.value for d in m.poll().devices] == ["h100", "h100"]
+
+
+def test_a_poll_names_again_a_device_whose_memory_size_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = _named_calls(monkeypatch)
+    with Machine([nvml_fixture(2)], backends=["nvml"]) as m:
+        m.snapshot()
+        _tape(m).inject(Fault("nvmlDeviceGetMemoryInfo", handle="h1", result={
+            "$struct": "c_nvmlMemory_v2_t", "version": 0x02000028, "total": 94 * 2**30, "reserved": 2**29,
+            "free": 90 * 2**30, "used": 4 * 2**30 - 2**29}))
+        polled = m.poll().devices
+    assert asked == [0, 1, 1]  # only the device whose evidence changed is named again
+    assert polled[1].memory.total_bytes.value == 94 * 2**30
+    from gpuabst.naming import model_for
+
+    assert polled[1].model == model_for(polled[1]) and polled[0].index == 0 and polled[1].index == 1
+
+
+def test_polls_of_a_merged_machine_keep_each_device_where_it_was() -> None:
+    import opencl_synthetic as S
+
+    from gpuabst.serialize import to_dict
+
+    fixtures = [nvml_fixture(3), S.nvidia_opencl_fixture(2, extra_intel=True)]
+    with Machine(fixtures, backends=["nvml", "opencl"]) as m:
+        first = m.snapshot().devices
+        polls = [m.poll().devices for _ in range(3)]
+    assert [(d.index, d.vendor, d.sources) for d in first] == [
+        (0, "nvidia", ["nvml", "opencl"]), (1, "nvidia", ["nvml", "opencl"]), (2, "nvidia", ["nvml"]),
+        (3, "intel", ["opencl"])]
+    for devices in polls:  # the replayed values do not change, so neither does anything a poll reports
+        assert [to_dict(d) for d in devices] == [to_dict(d) for d in first]
