@@ -96,10 +96,19 @@ _IDENTITY: Plan = (
     ("architecture", "nvmlDeviceGetArchitecture", (), _architecture),
     ("vbios_version", "nvmlDeviceGetVbiosVersion", (), _text),
 )
-_STATIC: Plan = (*_RAW_STATIC, *_CAPABILITIES, *_THRESHOLDS, *_IDENTITY)
-"""Read once per session."""
-
-_DYNAMIC_HEALTH: Plan = (
+_DYNAMIC_RAW: Plan = (
+    ("memory", "nvmlDeviceGetMemoryInfo", (C.MEMORY_V2,), None),
+    ("util", "nvmlDeviceGetUtilizationRates", (), None),
+    ("remapped", "nvmlDeviceGetRemappedRows", (), None),
+)
+_ECC_COUNTERS: Plan = (
+    ("ecc_corrected_volatile", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_CORRECTED, C.VOLATILE_ECC), int),
+    ("ecc_uncorrected_volatile", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_UNCORRECTED, C.VOLATILE_ECC), int),
+    ("ecc_corrected_aggregate", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_CORRECTED, C.AGGREGATE_ECC), int),
+    ("ecc_uncorrected_aggregate", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_UNCORRECTED, C.AGGREGATE_ECC),
+     int),
+)
+_DYNAMIC_HEALTH: Plan = (  # rows named as HealthReadings fields
     ("temperature_c", "nvmlDeviceGetTemperatureV", (C.TEMPERATURE_GPU,), float),
     ("throttle_reasons", "nvmlDeviceGetCurrentClocksEventReasons", (), _clock_event_reasons),
     ("power_draw_w", "nvmlDeviceGetPowerUsage", (), _watts),
@@ -114,21 +123,9 @@ _DYNAMIC_HEALTH: Plan = (
     ("retired_pages_pending", "nvmlDeviceGetRetiredPagesPendingStatus", (), _enabled),
     ("pcie_current_generation", "nvmlDeviceGetCurrPcieLinkGeneration", (), int),
     ("pcie_current_width", "nvmlDeviceGetCurrPcieLinkWidth", (), int),
+    *_ECC_COUNTERS,
 )
-_ECC_COUNTERS: Plan = (
-    ("ecc_corrected_volatile", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_CORRECTED, C.VOLATILE_ECC), int),
-    ("ecc_uncorrected_volatile", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_UNCORRECTED, C.VOLATILE_ECC), int),
-    ("ecc_corrected_aggregate", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_CORRECTED, C.AGGREGATE_ECC), int),
-    ("ecc_uncorrected_aggregate", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_UNCORRECTED, C.AGGREGATE_ECC),
-     int),
-)
-_DYNAMIC: Plan = (
-    ("memory", "nvmlDeviceGetMemoryInfo", (C.MEMORY_V2,), None),
-    ("util", "nvmlDeviceGetUtilizationRates", (), None),
-    ("remapped", "nvmlDeviceGetRemappedRows", (), None),
-    *_DYNAMIC_HEALTH, *_ECC_COUNTERS,
-)
-"""Read on every poll."""
+"""Read on every poll, with _DYNAMIC_RAW."""
 
 _OLDER_CALLS: dict[tuple[str, tuple[Any, ...]], tuple[tuple[str, tuple[Any, ...]], ...]] = {
     ("nvmlDeviceGetMemoryInfo", (C.MEMORY_V2,)): (("nvmlDeviceGetMemoryInfo", ()),),
@@ -172,10 +169,6 @@ _REMAPPED_PARTS: Parts = (
 )
 _STATIC_MEMORY = tuple(name for name, _ in _BAR1_PARTS)
 """MemoryInfo fields read once, from nvmlDeviceGetBAR1MemoryInfo."""
-
-
-def _pick(readings: dict[str, Reading[Any]], plan: Plan) -> dict[str, Reading[Any]]:
-    return {row[0]: readings[row[0]] for row in plan}
 
 
 class NvmlBackend(Backend):
@@ -277,16 +270,19 @@ class NvmlBackend(Backend):
 
     def _static(self, h: Any, index: int) -> dict[str, Any]:
         """Facts read once per session (identity, PCI, capabilities, MIG layout), as Device arguments;
-        ``memory`` and ``health`` hold the static parts of those (names in _STATIC_MEMORY, _THRESHOLDS)."""
+        ``memory`` and ``health`` hold the static parts of those (names in _STATIC_MEMORY, _THRESHOLDS).
+        Each plan's rows are named as the model's fields, so its Readings are constructor arguments."""
         key = index
-        r = self.read_plan(h, _STATIC, device_key=key)
+        r = self.read_plan(h, _RAW_STATIC, device_key=key)
+        capabilities = self.read_plan(h, _CAPABILITIES, device_key=key)
+        thresholds = self.read_plan(h, _THRESHOLDS, device_key=key)
+        identity = self.read_plan(h, _IDENTITY, device_key=key)
         pci = split_parts(r["pci"], _PCI_PARTS)
         caps = Capabilities(
             compute_units=r["attributes"].map(lambda a: int(a.multiprocessorCount)),
             nvlink_active_links=self._nvlink_active(h, key),
             **split_parts(r["ecc"], _ECC_MODE_PARTS), **split_parts(r["mig"], _MIG_MODE_PARTS),
-            **split_parts(r["limits"], _LIMIT_PARTS),
-            **_pick(r, _CAPABILITIES),
+            **split_parts(r["limits"], _LIMIT_PARTS), **capabilities,
         )
         return dict(
             vendor="nvidia", index=index,
@@ -294,9 +290,9 @@ class NvmlBackend(Backend):
             driver_version=self._driver, cuda_driver_version=self._cuda,
             pci=PciInfo(**pci), capabilities=caps,
             memory=split_parts(r["bar1"], _BAR1_PARTS),
-            health=_pick(r, _THRESHOLDS),
+            health=thresholds,
             partitions=self._mig_partitions(h, key, caps.mig_enabled, pci["bus_id"].get()),
-            sources=[self.name], **_pick(r, _IDENTITY))
+            sources=[self.name], **identity)
 
     # --- helpers -------------------------------------------------------------------------------
     def _lost_reading(self, failure: CallFailed, key: Any) -> Reading[bool]:
@@ -359,20 +355,19 @@ class NvmlBackend(Backend):
     def _dynamic(self, h: Any, key: Any, caps: Capabilities) -> tuple[dict[str, Reading[Any]], dict[str, Reading[Any]]]:
         """What changes between polls, as MemoryInfo and HealthReadings arguments: memory use,
         temperature, power, clocks, ECC, throttling, PCIe link."""
-        r = self.read_plan(h, _DYNAMIC, device_key=key, skip_unsupported=True)
+        r = self.read_plan(h, _DYNAMIC_RAW, device_key=key, skip_unsupported=True)
+        health = self.read_plan(h, _DYNAMIC_HEALTH, device_key=key, skip_unsupported=True)
         mem = r["memory"]
         if caps.ecc_enabled.ok and caps.ecc_enabled.value is False:
             for name, *_ in _ECC_COUNTERS:
-                if not r[name].ok:
-                    r[name] = missing(Status.NOT_APPLICABLE, self.name, r[name].call, "ECC is disabled")
+                if not health[name].ok:
+                    health[name] = missing(Status.NOT_APPLICABLE, self.name, health[name].call, "ECC is disabled")
         memory = split_parts(mem, _MEMORY_PARTS)
         memory["reserved_bytes"] = self._reserved(mem)
-        health = _pick(r, _DYNAMIC_HEALTH)
-        health.update(_pick(r, _ECC_COUNTERS))
         health.update(split_parts(r["util"], _UTILIZATION_PARTS))
         health.update(split_parts(r["remapped"], _REMAPPED_PARTS))
-        health["pcie_link_degraded"] = _link_degraded(r["pcie_current_generation"], r["pcie_current_width"], caps,
-                                                      self.name)
+        health["pcie_link_degraded"] = _link_degraded(health["pcie_current_generation"], health["pcie_current_width"],
+                                                      caps, self.name)
         health["device_lost"] = ok(self.is_lost(key), self.name, None)
         return memory, health
 
