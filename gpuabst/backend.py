@@ -161,9 +161,6 @@ class Backend(abc.ABC):
         self._unsupported_calls: dict[tuple[Any, str, tuple[Any, ...]], Reading[Any]] = {}
         """Per (device, call, arguments after the handle): the Reading of a call that device answered
         unsupported (read_supported)."""
-        self._failed_readings: dict[tuple[str, ErrorInfo], Reading[Any]] = {}
-        """The Reading of each (call, classified failure) met so far: a GPU that does not support a call
-        says so on every read, and the answer is the same immutable Reading each time."""
 
     # --- plugin hooks ----------------------------------------------------------------------
     @classmethod
@@ -457,12 +454,12 @@ class Backend(abc.ABC):
         older = self._older_attempts(fn, handle, args) if info.function_missing else []
         if older:  # as read_first: the first older call that answers, else the last one's failure
             return self.read_first(*older, convert=convert, device_key=device_key)
-        key = (fn, info)
-        failed = self._failed_readings.get(key)
+        key = (self.name, fn, info)
+        failed = _failed_readings.get(key)
         if failed is None:
             failed = missing(info.status, self.name, fn, info.reason)
-            if len(self._failed_readings) < _FAILED_READINGS_KEPT:
-                self._failed_readings[key] = failed
+            if len(_failed_readings) < _FAILED_READINGS_KEPT:
+                _failed_readings[key] = failed
         return failed
 
     def _older_attempts(self, fn: str, handle: Any, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -514,8 +511,13 @@ class Backend(abc.ABC):
         return device_key in self._lost
 
 
-_FAILED_READINGS_KEPT = 1024
-"""At most this many distinct failed Readings are kept per backend."""
+_failed_readings: dict[tuple[str, str, ErrorInfo], Reading[Any]] = {}
+"""The Reading of each (backend, call, classified failure) met so far in this process: a GPU that does
+not support a call says so on every read, and the answer is the same immutable Reading each time, for
+every session (a one-shot snapshot opens a new one)."""
+
+_FAILED_READINGS_KEPT = 4096
+"""At most this many distinct failed Readings are kept."""
 
 _UNSUPPORTED_CALLS_KEPT = 65536
 """At most this many (device, call) pairs known to be unsupported are kept per backend (a few per GPU)."""
