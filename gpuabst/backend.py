@@ -364,6 +364,12 @@ class Backend(abc.ABC):
         """
         if skip_unsupported:
             return self._read_plan_supported(handle, plan, device_key)
+        return self._read_rows(handle, plan, device_key, until_failure, None)
+
+    def _read_rows(self, handle: Any, plan: Plan, device_key: Any, until_failure: bool,
+                   failed: list[str] | None) -> dict[str, Reading[Any]]:
+        """read_plan's loop; ``failed`` (when given) gets the name of every row whose Reading may not be
+        ok, so that callers need not look at the others."""
         out: dict[str, Reading[Any]] = {}
         lib = self.lib
         source = self.name
@@ -379,17 +385,25 @@ class Backend(abc.ABC):
                 except Exception as e:
                     r = self._row_failed(fn, handle, args, convert, e, device_key)
                     direct = device_key not in lost
+                    if failed is not None:
+                        failed.append(name)
                 else:
                     try:
                         value = raw if convert is None else convert(raw)
                     except Exception as e:
                         r = self._unexpected(fn, raw, e)
                     else:
-                        r = new(reading_type, (value, ok_, source, fn, None)) if value is not None else (
-                            self._no_value(fn))
+                        if value is not None:
+                            out[name] = new(reading_type, (value, ok_, source, fn, None))
+                            continue
+                        r = self._no_value(fn)
+                    if failed is not None:
+                        failed.append(name)
             else:
                 r = self.read_first((fn, handle, *args), *self._older_attempts(fn, handle, args), convert=convert,
                                     device_key=device_key)
+                if failed is not None:
+                    failed.append(name)
             out[name] = r
             if until_failure and r[1] is not ok_:
                 break
@@ -432,11 +446,12 @@ class Backend(abc.ABC):
         those that are."""
         memo = self._unsupported_rows.get((device_key, id(plan)))
         if memo is not None and memo[0] is plan:
-            out = self.read_plan(handle, memo[1], device_key=device_key)
+            out = self._read_rows(handle, memo[1], device_key, False, None)
             out.update(memo[2])
             return out
-        out = self.read_plan(handle, plan, device_key=device_key)
-        unsupported = {name: r for name, r in out.items() if r[1] is Status.UNSUPPORTED}
+        failed: list[str] = []
+        out = self._read_rows(handle, plan, device_key, False, failed)
+        unsupported = {name: out[name] for name in failed if out[name][1] is Status.UNSUPPORTED}
         self._unsupported_rows[(device_key, id(plan))] = (
             plan, tuple(row for row in plan if row[0] not in unsupported) if unsupported else plan, unsupported)
         return out
