@@ -261,6 +261,36 @@ def test_timed_out_calls_warn_by_name() -> None:
     assert c.level is Level.WARN and c.reason.startswith("1 vendor call timed out (amdsmi_get_power_info)")
 
 
+def test_a_timed_out_value_without_a_call_is_named_by_its_field() -> None:
+    d = amd_device(temperature_c=40.0)
+    hung = missing(Status.TIMEOUT, "amdsmi", None, "no answer")
+    d = attrs.evolve(d, health=attrs.evolve(d.health, fan_speed_pct=hung))
+    c = evaluate_device(d).check("driver.vendor_calls")
+    assert c.level is Level.WARN and c.reason.startswith("1 vendor call timed out (health.fan_speed_pct)")
+    assert c.inputs["timed_out"] == ["health.fan_speed_pct"]
+
+
+def test_a_driver_fault_inside_a_partition_is_found() -> None:
+    d = Machine([nvml_fixture(1, mig=True)], backends=["nvml"]).snapshot().devices[0]
+    reset = missing(Status.ERROR, "nvml", "nvmlDeviceGetUUID", "NVML_ERROR_RESET_REQUIRED")
+    d = attrs.evolve(d, partitions=[d.partitions[0], attrs.evolve(d.partitions[1], uuid=reset)])
+    c = evaluate_device(d).check("driver.vendor_calls")
+    assert c.level is Level.FAIL
+    assert c.reason == "the driver says the GPU needs a reset (nvmlDeviceGetUUID): drain it and reset it"
+
+
+def test_every_reading_of_a_device_is_looked_at() -> None:
+    from collections import Counter
+
+    from gpuabst.health.checks import readings_in, walk_readings
+
+    d = Machine([nvml_fixture(1, mig=True)], backends=["nvml"]).snapshot().devices[0]
+    named = [r for _, r in walk_readings(d)]
+    assert Counter(map(id, readings_in(d))) == Counter(map(id, named))
+    assert len(named) > 100 and any(name.startswith("partitions[1].") for name, _ in walk_readings(d))
+    assert evaluate_device(d).check("driver.vendor_calls").inputs["answered"] == sum(r.ok for r in named)
+
+
 # --- unknown is never ok --------------------------------------------------------------------------------
 def test_a_check_whose_inputs_are_missing_is_unknown_and_says_why() -> None:
     fx = nvml_fixture(1)

@@ -10,6 +10,7 @@ timeout, no permission, not recorded); never ``ok``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from operator import attrgetter
 from typing import Any
 
 import attrs
@@ -100,29 +101,71 @@ def device_lost(d: Device, p: HealthPolicy) -> Check:
     return c.done("the GPU answers its driver")
 
 
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+"""Per model class: its field names, and one getter returning all their values."""
+
+
+def _fields(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    known = _FIELDS.get(cls)
+    if known is None:
+        names = tuple(f.name for f in attrs.fields(cls))
+        get = attrgetter(*names) if len(names) > 1 else (lambda o, n=names[0]: (getattr(o, n),))
+        known = _FIELDS[cls] = (names, get)
+    return known
+
+
+def _is_model(v: Any) -> bool:
+    return getattr(type(v), "__attrs_attrs__", None) is not None
+
+
 def walk_readings(obj: Any, prefix: str = "") -> Iterator[tuple[str, Reading[Any]]]:
     """Every Reading in a Device (identity, PCI, memory, capabilities, health, partitions)."""
-    for f in attrs.fields(type(obj)):
-        v = getattr(obj, f.name)
+    names, get = _fields(type(obj))
+    for name, v in zip(names, get(obj), strict=True):
         if isinstance(v, Reading):
-            yield prefix + f.name, v
-        elif attrs.has(type(v)):
-            yield from walk_readings(v, f"{prefix}{f.name}.")
+            yield prefix + name, v
+        elif _is_model(v):
+            yield from walk_readings(v, f"{prefix}{name}.")
         elif isinstance(v, list):
             for i, item in enumerate(v):
-                if attrs.has(type(item)):
-                    yield from walk_readings(item, f"{prefix}{f.name}[{i}].")
+                if _is_model(item):
+                    yield from walk_readings(item, f"{prefix}{name}[{i}].")
+
+
+def readings_in(obj: Any) -> list[Reading[Any]]:
+    """The Readings :func:`walk_readings` finds, without their names (in another order): for checks
+    that look at every Reading of a device on every poll and name only the few that fail."""
+    out: list[Reading[Any]] = []
+    todo = [obj]
+    while todo:
+        o = todo.pop()
+        values = _fields(type(o))[1](o)
+        readings = [v for v in values if isinstance(v, Reading)]
+        out += readings
+        if len(readings) < len(values):  # nested model objects, or lists of them
+            for v in values:
+                if _is_model(v):
+                    todo.append(v)
+                elif isinstance(v, list):
+                    todo.extend(item for item in v if _is_model(item))
+    return out
 
 
 def vendor_calls(d: Device, p: HealthPolicy) -> Check:
     """Whether the driver answered every vendor call: timeouts, a corrupted InfoROM, a pending reset."""
     c = _Check("driver", "vendor_calls", "DCGM_HEALTH_WATCH_INFOROM (corrupted InfoROM); beyond DCGM: hung calls")
-    readings = list(walk_readings(d))
-    timeouts = sorted({r.call or name for name, r in readings if r.status is Status.TIMEOUT})
-    inforom = sorted({r.call or name for name, r in readings if "CORRUPTED_INFOROM" in (r.reason or "")})
-    reset = sorted({r.call or name for name, r in readings if "RESET_REQUIRED" in (r.reason or "")})
+    readings = readings_in(d)
+    statuses = [r[1] for r in readings]
+    reasons = "\n".join([r[4] for r in readings if r[4]])
+    faults = ("CORRUPTED_INFOROM", "RESET_REQUIRED")
+    failed = [r for r in readings if r[1] is Status.TIMEOUT or any(f in (r[4] or "") for f in faults)] if (
+        Status.TIMEOUT in statuses or any(f in reasons for f in faults)) else []
+    names = {id(r): name for name, r in walk_readings(d)} if any(r.call is None for r in failed) else {}
+    timeouts = sorted({r.call or names[id(r)] for r in failed if r.status is Status.TIMEOUT})
+    inforom = sorted({r.call or names[id(r)] for r in failed if "CORRUPTED_INFOROM" in (r.reason or "")})
+    reset = sorted({r.call or names[id(r)] for r in failed if "RESET_REQUIRED" in (r.reason or "")})
     c.inputs["timed_out"] = timeouts
-    c.inputs["answered"] = sum(1 for _, r in readings if r.ok)
+    c.inputs["answered"] = statuses.count(Status.OK)
     if timeouts:
         c.find(p.vendor_call_timeout, f"{_plural(len(timeouts), 'vendor call')} timed out ({', '.join(timeouts[:4])}"
                                       f"{', ...' if len(timeouts) > 4 else ''}): the driver is not answering for "

@@ -38,6 +38,11 @@ class Level(str, enum.Enum):
 _SEVERITY = {Level.NOT_APPLICABLE: 0, Level.OK: 1, Level.UNKNOWN: 2, Level.WARN: 3, Level.FAIL: 4}
 
 
+def _level(value: Level | str) -> Level:
+    """A Level from a Level (as it is; checks make one per poll) or its value (``"warn"``)."""
+    return value if type(value) is Level else Level(value)
+
+
 def worst(levels: Iterable[Level]) -> Level:
     """The most severe of ``levels`` (``not_applicable`` when there are none)."""
     return max(levels, key=lambda lv: lv.severity, default=Level.NOT_APPLICABLE)
@@ -57,7 +62,7 @@ class Check:
 
     system: str
     name: str
-    level: Level = attrs.field(converter=Level)
+    level: Level = attrs.field(converter=_level)
     reason: str
     inputs: dict[str, Any] = attrs.field(factory=dict)
     calls: list[str] = attrs.field(factory=list)
@@ -74,7 +79,7 @@ class DeviceHealth:
 
     index: int
     vendor: str
-    level: Level = attrs.field(converter=Level)
+    level: Level = attrs.field(converter=_level)
     summary: str
     name: str | None = None
     model: str | None = None
@@ -100,7 +105,7 @@ class NodeHealth:
     """The verdict on a node: its devices' verdicts and the node's own checks (device count,
     backends that failed), the worst of them all as ``level``."""
 
-    level: Level = attrs.field(converter=Level)
+    level: Level = attrs.field(converter=_level)
     summary: str
     devices: list[DeviceHealth] = attrs.field(factory=list)
     checks: list[Check] = attrs.field(factory=list)
