@@ -46,9 +46,9 @@ def count_calls(gpus: int, backend: str = "nvml") -> dict[str, int]:
 
 
 def timings(gpus: int, repeat: int) -> dict[str, float]:
-    """Median milliseconds of a snapshot, a poll, and a poll plus evaluating health."""
+    """Median milliseconds of a snapshot, a poll, a poll plus evaluating health, and evaluating it alone."""
     fx = nvml_fixture(gpus)
-    out: dict[str, list[float]] = {"snapshot": [], "poll": [], "poll + health": []}
+    out: dict[str, list[float]] = {"snapshot": [], "poll": [], "poll + health": [], "health verdict alone": []}
     for _ in range(repeat):
         with Machine([fx], backends=["nvml"]) as m:
             m.backend_reports()
@@ -59,8 +59,12 @@ def timings(gpus: int, repeat: int) -> dict[str, float]:
             m.poll()
             out["poll"].append(time.perf_counter() - t)
             t = time.perf_counter()
-            evaluate(m.poll())
+            polled = m.poll()
+            evaluate(polled)
             out["poll + health"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            evaluate(polled)
+            out["health verdict alone"].append(time.perf_counter() - t)
     return {k: statistics.median(v) * 1000 for k, v in out.items()}
 
 
