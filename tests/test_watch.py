@@ -171,9 +171,9 @@ def _named_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The indexes of the devices gpuabst.naming.model_for is asked to name from now on (it still
     names them)."""
     import gpuabst.machine
+    from gpuabst.naming import model_for as real
 
     asked: list[int] = []
-    real = gpuabst.machine.model_for
 
     def counted(device: Any) -> Any:
         asked.append(device.index)
