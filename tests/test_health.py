@@ -268,6 +268,10 @@ def test_a_timed_out_value_without_a_call_is_named_by_its_field() -> None:
     c = evaluate_device(d).check("driver.vendor_calls")
     assert c.level is Level.WARN and c.reason.startswith("1 vendor call timed out (health.fan_speed_pct)")
     assert c.inputs["timed_out"] == ["health.fan_speed_pct"]
+    # one Reading in two fields (a backend may share one failure): each field is named
+    d = attrs.evolve(d, health=attrs.evolve(d.health, power_draw_w=hung))
+    c = evaluate_device(d).check("driver.vendor_calls")
+    assert c.inputs["timed_out"] == ["health.fan_speed_pct", "health.power_draw_w"]
 
 
 def test_a_driver_fault_inside_a_partition_is_found() -> None:

@@ -109,7 +109,8 @@ def _fields(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]
     known = _FIELDS.get(cls)
     if known is None:
         names = tuple(f.name for f in attrs.fields(cls))
-        get = attrgetter(*names) if len(names) > 1 else (lambda o, n=names[0]: (getattr(o, n),))
+        # attrgetter of several names gives a tuple; of one name, the bare value
+        get = attrgetter(*names) if len(names) > 1 else (lambda o: tuple(getattr(o, n) for n in names))
         known = _FIELDS[cls] = (names, get)
     return known
 
@@ -160,10 +161,12 @@ def vendor_calls(d: Device, p: HealthPolicy) -> Check:
     faults = ("CORRUPTED_INFOROM", "RESET_REQUIRED")
     failed = [r for r in readings if r[1] is Status.TIMEOUT or any(f in (r[4] or "") for f in faults)] if (
         Status.TIMEOUT in statuses or any(f in reasons for f in faults)) else []
-    names = {id(r): name for name, r in walk_readings(d)} if any(r.call is None for r in failed) else {}
-    timeouts = sorted({r.call or names[id(r)] for r in failed if r.status is Status.TIMEOUT})
-    inforom = sorted({r.call or names[id(r)] for r in failed if "CORRUPTED_INFOROM" in (r.reason or "")})
-    reset = sorted({r.call or names[id(r)] for r in failed if "RESET_REQUIRED" in (r.reason or "")})
+    # each failed value by its vendor call, else by its field (named only where one has no call)
+    labelled: list[tuple[str, Reading[Any]]] = [(r.call or name, r) for name, r in walk_readings(d)] if any(
+        r.call is None for r in failed) else [(r.call or "", r) for r in failed]
+    timeouts = sorted({label for label, r in labelled if r.status is Status.TIMEOUT})
+    inforom = sorted({label for label, r in labelled if "CORRUPTED_INFOROM" in (r.reason or "")})
+    reset = sorted({label for label, r in labelled if "RESET_REQUIRED" in (r.reason or "")})
     c.inputs["timed_out"] = timeouts
     c.inputs["answered"] = statuses.count(Status.OK)
     if timeouts:
