@@ -453,7 +453,7 @@ class Backend(abc.ABC):
         out = self._read_rows(handle, plan, device_key, False, failed)
         unsupported = {name: out[name] for name in failed if out[name][1] is Status.UNSUPPORTED}
         self._unsupported_rows[(device_key, id(plan))] = (
-            plan, tuple(row for row in plan if row[0] not in unsupported) if unsupported else plan, unsupported)
+            plan, tuple([row for row in plan if row[0] not in unsupported]) if unsupported else plan, unsupported)
         return out
 
     def _row_failed(self, fn: str, handle: Any, args: tuple[Any, ...], convert: Callable[[Any], Any] | None,
