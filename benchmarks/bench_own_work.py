@@ -6,7 +6,9 @@
    replayed GPUs, the library answering instantly (each call's first answer kept). Unlike time on a
    shared machine this count does not vary from run to run, so it shows what a change to gpuabst's
    code saves.
-2. A full snapshot and a poll against the floor (benchmarks/bench_compare.py's raw pynvml loop) on
+2. The same reads timed with the instant library against the floor, best of repeated batches: the
+   snapshot's own work per GPU, and at 0 GPUs its fixed cost.
+3. A full snapshot and a poll against the floor (benchmarks/bench_compare.py's raw pynvml loop) on
    the replayed library, only those tools alternating round by round ("warm"), and again with an
    unrelated workload between every two runs ("cold": caches hold something else, as when an agent
    sleeps between reads). Median of the round-by-round ratios to the floor.
@@ -116,6 +118,38 @@ def counts(source: fmt.Fixture) -> list[str]:
     return rows
 
 
+def own_times(source: fmt.Fixture, repeat: int) -> list[str]:
+    """With the instant library: the floor, a one-shot snapshot and a poll, best of ``repeat`` timed
+    batches each; the snapshot's own work is its time less the floor's (at 0 GPUs: the fixed cost of
+    opening, reading and closing)."""
+    import timeit
+
+    rows = []
+    for gpus in (0, 1, 8):
+        lib = instant(make(add_peer_calls(scale_nvml(source, gpus)))[0])
+        sys.modules["pynvml"] = lib
+        polling = Machine(backends=["nvml"])
+        polling.snapshot()
+        number = 1600 // max(gpus, 1)
+        best: dict[str, float] = {}
+        def floor(lib: types.ModuleType = lib) -> int:
+            return raw_pynvml_snapshot(lib)
+
+        reads: dict[str, Callable[[], Any]] = {
+            "floor": floor,
+            "snapshot": lambda: gpuabst.snapshot(backends=["nvml"]),
+            "poll": polling.poll,
+        }
+        for name, run in reads.items():
+            run()
+            best[name] = min(timeit.repeat(run, number=number, repeat=repeat)) / number * 1e6
+        polling.close()
+        per = max(gpus, 1)
+        rows.append(f"| {gpus} | {best['floor']:.1f} | {best['snapshot']:.1f} | "
+                    f"{(best['snapshot'] - best['floor']) / per:.1f} | {best['poll'] / per:.1f} |")
+    return rows
+
+
 _UNRELATED = [{f"k{i}": list(range(20))} for i in range(800)]
 
 
@@ -162,6 +196,10 @@ def main() -> None:
     print(f"Machine: {machine_line()}  \nSource fixture: {args.source} ({source.provenance.get('kind')})\n")
     print("| GPUs | one-shot snapshot: bytecodes | per GPU | poll: bytecodes | per GPU |\n|---|---:|---:|---:|---:|")
     print("\n".join(counts(source)))
+    print("\nThe library answering instantly, best of 15 (µs)\n")
+    print("| GPUs | floor | one-shot snapshot | its own work per GPU (at 0 GPUs: in all) | poll per GPU |\n"
+          "|---|---:|---:|---:|---:|")
+    print("\n".join(own_times(source, 15)))
     print(f"\n{args.rounds} rounds (x8 at 1 GPU); median of round-by-round ratios to the floor\n")
     print("| GPUs | caches | full snapshot | poll |\n|---|---|---:|---:|")
     print("\n".join(ratios(source, args.rounds)))
