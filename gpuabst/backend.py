@@ -419,7 +419,7 @@ class Backend(abc.ABC):
         Each call has :meth:`read`'s outcome (a transient failure asked once more, a call timeout, a
         lost device); a call answering None fails as ``unsupported``."""
         values: list[Any] = []
-        func: Any = getattr(self.lib, fn, None)  # missing: read() says so
+        func: Any = getattr(self.lib, fn, None)  # missing: read_first() says so
         direct = func is not None and self.call_timeout_s is None and device_key not in self._lost
         r: Reading[Any]
         for i in range(count):
@@ -434,8 +434,8 @@ class Backend(abc.ABC):
                         values.append(raw)
                         continue
                     r = self._no_value(fn)
-            else:
-                r = self.read(fn, handle, i, device_key=device_key)
+            else:  # as read_plan's rows: the call's older forms where this driver lacks it
+                r = self.read_first((fn, handle, i), *self._older_attempts(fn, handle, (i,)), device_key=device_key)
             if r[1] is not _OK:
                 return values, r
             values.append(r[0])

@@ -19,7 +19,7 @@ from gpuabst.errors import BackendError, FixtureError
 from gpuabst.fixtures.format import BackendRecording, Fixture
 from gpuabst.merge import merge_devices
 from gpuabst.model import BackendReport, Device, Snapshot, replace
-from gpuabst.naming import model_for
+from gpuabst.naming import model_for, same_naming_facts
 from gpuabst.registry import BackendEntry, discover
 
 FIXTURE_ENV = "GPUABST_FIXTURE"
@@ -33,16 +33,6 @@ def fixtures_from_env() -> list[str]:
 
 def load_fixtures(paths: Iterable[str | os.PathLike[str]]) -> list[Fixture]:
     return [fixture_format.load(p) for p in paths]
-
-
-def _same_identity(device: Device, previous: Device) -> bool:
-    """Whether ``device`` reports the very facts a model is named from (catalog.evidence_of, the
-    device type, whether it has a name) that ``previous`` did: the same immutable objects, or for the
-    memory size, which a poll reads again, an equal Reading."""
-    return (device.pci is previous.pci and device.name is previous.name
-            and device.capabilities is previous.capabilities and device.vendor == previous.vendor
-            and device.device_type == previous.device_type
-            and device.memory.total_bytes == previous.memory.total_bytes)
 
 
 def recordings_of(fixtures: Sequence[Fixture]) -> dict[str, tuple[BackendRecording, str]]:
@@ -195,7 +185,7 @@ class Machine:
         named: list[Device] = []
         for i, d in enumerate(merged):
             prev = last[i] if i < len(last) else None
-            model = prev.model if prev is not None and _same_identity(d, prev) else model_for(d)
+            model = prev.model if prev is not None and same_naming_facts(d, prev) else model_for(d)
             named.append(d if d.index == i and d.model is model else replace(d, index=i, model=model))
         self._named, self._named_by = named, cat
         # the next poll of each backend starts from its devices as named (same object, same index)

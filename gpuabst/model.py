@@ -8,6 +8,7 @@ JSON round-trips through :mod:`gpuabst.serialize`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, TypeVar, cast
 
@@ -213,7 +214,22 @@ class Snapshot:
     taken_at: str | None = None
 
 
-_REPLACE_SPECS: dict[type, tuple[Any, dict[str, int]] | None] = {}
+_FIELD_VALUES: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+
+
+def field_values(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    """An attrs class's field names, and one function giving an instance's values of them all as a
+    tuple, in that order (looked up once per class: every read walks or copies model objects)."""
+    known = _FIELD_VALUES.get(cls)
+    if known is None:
+        names = tuple(f.name for f in attrs.fields(cls))
+        # attrgetter of several names gives a tuple; of one name, the bare value
+        get = attrgetter(*names) if len(names) > 1 else (lambda o: tuple(getattr(o, n) for n in names))
+        known = _FIELD_VALUES[cls] = (names, get)
+    return known
+
+
+_REPLACE_SPECS: dict[type, dict[str, int] | None] = {}
 
 
 def replace(obj: T, **changes: Any) -> T:
@@ -227,13 +243,11 @@ def replace(obj: T, **changes: Any) -> T:
     if cls not in _REPLACE_SPECS:
         fields = attrs.fields(cls)
         positional = all(f.init and not f.kw_only and f.alias == f.name for f in fields)
-        _REPLACE_SPECS[cls] = (attrgetter(*(f.name for f in fields)),
-                               {f.name: i for i, f in enumerate(fields)}) if positional else None
-    spec = _REPLACE_SPECS[cls]
-    if spec is None:
+        _REPLACE_SPECS[cls] = {f.name: i for i, f in enumerate(fields)} if positional else None
+    positions = _REPLACE_SPECS[cls]
+    if positions is None:
         return cast(T, attrs.evolve(cast(Any, obj), **changes))
-    get, positions = spec
-    values = list(get(obj))
+    values = list(field_values(cls)[1](obj))
     for name, value in changes.items():
         try:
             values[positions[name]] = value

@@ -84,6 +84,17 @@ def model_for(device: Device) -> Reading[str]:
     return model
 
 
+def same_naming_facts(device: Device, previous: Device) -> bool:
+    """Whether ``device`` reports the very facts :func:`model_for` names ``previous`` from (its type,
+    whether it has a name, and the catalog's evidence: PCI ids, name, memory size, compute units), as
+    the same immutable objects, or for the memory size, which a poll reads again, an equal Reading:
+    then its model is ``previous``'s under the same catalog. Keep in step with catalog.evidence_of."""
+    return (device.pci is previous.pci and device.name is previous.name
+            and device.capabilities is previous.capabilities and device.vendor == previous.vendor
+            and device.device_type == previous.device_type
+            and device.memory.total_bytes == previous.memory.total_bytes)
+
+
 def _model_for(device: Device, cat: Catalog) -> Reading[str]:
     from gpuabst import catalog
 

@@ -196,7 +196,7 @@ def test_polls_keep_the_model_named_on_the_first_read(monkeypatch: pytest.Monkey
     assert polls[1][0] is not polls[0][0]  # each poll is a new device, with what changes read again
 
 
-def test_a_poll_names_again_what_a_new_catalog_says(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_poll_names_again_what_a_new_catalog_says() -> None:
     from gpuabst import catalog
     from gpuabst.catalog import Catalog, CatalogEntry
 

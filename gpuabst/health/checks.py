@@ -10,14 +10,11 @@ timeout, no permission, not recorded); never ``ok``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from operator import attrgetter
 from typing import Any
-
-import attrs
 
 from gpuabst.health.policy import HealthPolicy
 from gpuabst.health.verdict import Check, Level, worst
-from gpuabst.model import Device
+from gpuabst.model import Device, field_values
 from gpuabst.reading import UNSET, Reading, Status
 
 ABSENT = (Status.UNSUPPORTED, Status.NOT_APPLICABLE)
@@ -101,27 +98,13 @@ def device_lost(d: Device, p: HealthPolicy) -> Check:
     return c.done("the GPU answers its driver")
 
 
-_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
-"""Per model class: its field names, and one getter returning all their values."""
-
-
-def _fields(cls: type) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
-    known = _FIELDS.get(cls)
-    if known is None:
-        names = tuple(f.name for f in attrs.fields(cls))
-        # attrgetter of several names gives a tuple; of one name, the bare value
-        get = attrgetter(*names) if len(names) > 1 else (lambda o: tuple(getattr(o, n) for n in names))
-        known = _FIELDS[cls] = (names, get)
-    return known
-
-
 def _is_model(v: Any) -> bool:
     return getattr(type(v), "__attrs_attrs__", None) is not None
 
 
 def walk_readings(obj: Any, prefix: str = "") -> Iterator[tuple[str, Reading[Any]]]:
     """Every Reading in a Device (identity, PCI, memory, capabilities, health, partitions)."""
-    names, get = _fields(type(obj))
+    names, get = field_values(type(obj))
     for name, v in zip(names, get(obj), strict=True):
         if isinstance(v, Reading):
             yield prefix + name, v
@@ -140,7 +123,7 @@ def readings_in(obj: Any) -> list[Reading[Any]]:
     todo = [obj]
     while todo:
         o = todo.pop()
-        values = _fields(type(o))[1](o)
+        values = field_values(type(o))[1](o)
         readings = [v for v in values if isinstance(v, Reading)]
         out += readings
         if len(readings) < len(values):  # nested model objects, or lists of them
@@ -152,23 +135,32 @@ def readings_in(obj: Any) -> list[Reading[Any]]:
     return out
 
 
+_DRIVER_FAULTS = ("CORRUPTED_INFOROM", "RESET_REQUIRED")
+
+
+def _driver_faults(d: Device, readings: list[Reading[Any]]) -> list[tuple[str, Reading[Any]]]:
+    """The Readings of ``d`` that timed out or whose reason names a driver fault, each labelled by its
+    vendor call, else by its field (fields are named only where such a Reading has no call). All of
+    them are looked at once first: on almost every poll there is none."""
+    reasons = "\n".join([r[4] for r in readings if r[4]])
+    if Status.TIMEOUT not in [r[1] for r in readings] and not any(f in reasons for f in _DRIVER_FAULTS):
+        return []
+    failed = [r for r in readings if r[1] is Status.TIMEOUT or any(f in (r[4] or "") for f in _DRIVER_FAULTS)]
+    if any(r.call is None for r in failed):
+        return [(r.call or name, r) for name, r in walk_readings(d)]
+    return [(r.call or "", r) for r in failed]
+
+
 def vendor_calls(d: Device, p: HealthPolicy) -> Check:
     """Whether the driver answered every vendor call: timeouts, a corrupted InfoROM, a pending reset."""
     c = _Check("driver", "vendor_calls", "DCGM_HEALTH_WATCH_INFOROM (corrupted InfoROM); beyond DCGM: hung calls")
     readings = readings_in(d)
-    statuses = [r[1] for r in readings]
-    reasons = "\n".join([r[4] for r in readings if r[4]])
-    faults = ("CORRUPTED_INFOROM", "RESET_REQUIRED")
-    failed = [r for r in readings if r[1] is Status.TIMEOUT or any(f in (r[4] or "") for f in faults)] if (
-        Status.TIMEOUT in statuses or any(f in reasons for f in faults)) else []
-    # each failed value by its vendor call, else by its field (named only where one has no call)
-    labelled: list[tuple[str, Reading[Any]]] = [(r.call or name, r) for name, r in walk_readings(d)] if any(
-        r.call is None for r in failed) else [(r.call or "", r) for r in failed]
+    labelled = _driver_faults(d, readings)
     timeouts = sorted({label for label, r in labelled if r.status is Status.TIMEOUT})
     inforom = sorted({label for label, r in labelled if "CORRUPTED_INFOROM" in (r.reason or "")})
     reset = sorted({label for label, r in labelled if "RESET_REQUIRED" in (r.reason or "")})
     c.inputs["timed_out"] = timeouts
-    c.inputs["answered"] = statuses.count(Status.OK)
+    c.inputs["answered"] = [r[1] for r in readings].count(Status.OK)
     if timeouts:
         c.find(p.vendor_call_timeout, f"{_plural(len(timeouts), 'vendor call')} timed out ({', '.join(timeouts[:4])}"
                                       f"{', ...' if len(timeouts) > 4 else ''}): the driver is not answering for "
