@@ -452,7 +452,7 @@ def active() -> Catalog:
 def evidence_of(device: Device) -> Evidence:
     """The identifying facts a device reported (PCI ids from NVML ``nvmlDeviceGetPciInfo`` or
     amdsmi ``amdsmi_get_gpu_asic_info``; name; ``memory.total_bytes``; compute units). Reading another
-    fact here means naming.same_naming_facts must compare it too."""
+    fact here means naming.naming_key must hold it and naming.same_naming_facts compare it too."""
     pci = device.pci
     vendor_id = pci.vendor_id.get() or VENDOR_IDS.get(device.vendor)
     svid, sdid = _hex4(pci.subsystem_vendor_id.get()), _hex4(pci.subsystem_id.get())

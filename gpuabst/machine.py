@@ -185,7 +185,7 @@ class Machine:
         named: list[Device] = []
         for i, d in enumerate(merged):
             prev = last[i] if i < len(last) else None
-            model = prev.model if prev is not None and same_naming_facts(d, prev) else model_for(d)
+            model = prev.model if prev is not None and same_naming_facts(d, prev) else model_for(d, cat)
             named.append(d if d.index == i and d.model is model else replace(d, index=i, model=model))
         self._named, self._named_by = named, cat
         # the next poll of each backend starts from its devices as named (same object, same index)

@@ -8,20 +8,20 @@ and the Reading says that it was derived.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gpuabst.model import Device
 from gpuabst.reading import Reading, Status, missing
 
 if TYPE_CHECKING:
-    from gpuabst.catalog import Catalog, Evidence
+    from gpuabst.catalog import Catalog
 
 SOURCE = "naming"
 
 _MODELS_KEPT = 4096
 """At most this many distinct devices' models are kept (:func:`model_for`)."""
-_models: dict[tuple[str, bool, Evidence], tuple[Catalog, Reading[str]]] = {}
-"""Models named so far by (device type, name read, evidence), each with the catalog that named it."""
+_models: dict[tuple[Any, ...], tuple[Catalog, Reading[str]]] = {}
+"""Models named so far by :func:`naming_key`, each with the catalog that named it."""
 _models_catalog: Catalog | None = None
 """The catalog the kept models are of: another active catalog empties them."""
 
@@ -57,19 +57,21 @@ def derive_slug(name: str) -> str | None:
     return slug or None
 
 
-def model_for(device: Device) -> Reading[str]:
-    """The Akash model slug of a GPU: from the catalog where it knows the device, else derived.
+def model_for(device: Device, cat: Catalog | None = None) -> Reading[str]:
+    """The Akash model slug of a GPU: from the catalog (default: the active one) where it knows the
+    device, else derived.
 
     Devices that are not GPUs (OpenCL CPU devices, BMC display controllers) have no model to advertise.
-    The answer is kept per catalog and per the facts it depends on (the catalog's evidence: PCI ids,
-    name, memory size, compute units), so naming the same GPU again on a later read is a lookup.
+    The answer is kept per catalog and per the facts it depends on (:func:`naming_key`), so naming the
+    same GPU again on a later read is a lookup.
     """
     global _models_catalog
-    from gpuabst import catalog
+    if cat is None:
+        from gpuabst import catalog
 
-    cat = catalog.active()
-    try:  # the evidence is what the catalog resolves by, so it is all an answer depends on
-        key = (device.device_type, device.name.ok, catalog.evidence_of(device))
+        cat = catalog.active()
+    key = naming_key(device)
+    try:
         kept = _models.get(key)
     except TypeError as e:  # a plugin reported a list or a dict where a plain value belongs
         return missing(Status.ERROR, SOURCE, None, f"the device's identifying facts are not plain values: {e}")
@@ -84,11 +86,22 @@ def model_for(device: Device) -> Reading[str]:
     return model
 
 
+def naming_key(device: Device) -> tuple[Any, ...]:
+    """Everything :func:`model_for`'s answer depends on under one catalog, as a plain tuple: the device
+    type, the vendor, and the values behind the catalog's evidence (catalog.evidence_of: PCI ids,
+    revision, name, memory size, compute units). A value is None exactly when its Reading is missing,
+    so whether the device has a name is in it too. Keep in step with catalog.evidence_of."""
+    pci = device.pci
+    return (device.device_type, device.vendor, device.name[0], pci.vendor_id[0], pci.device_id[0],
+            pci.subsystem_vendor_id[0], pci.subsystem_id[0], pci.revision_id[0], device.memory.total_bytes[0],
+            device.capabilities.compute_units[0])
+
+
 def same_naming_facts(device: Device, previous: Device) -> bool:
     """Whether ``device`` reports the very facts :func:`model_for` names ``previous`` from (its type,
     whether it has a name, and the catalog's evidence: PCI ids, name, memory size, compute units), as
     the same immutable objects, or for the memory size, which a poll reads again, an equal Reading:
-    then its model is ``previous``'s under the same catalog. Keep in step with catalog.evidence_of."""
+    then its model is ``previous``'s under the same catalog. Keep in step with :func:`naming_key`."""
     return (device.pci is previous.pci and device.name is previous.name
             and device.capabilities is previous.capabilities and device.vendor == previous.vendor
             and device.device_type == previous.device_type

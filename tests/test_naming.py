@@ -80,3 +80,40 @@ def test_a_plugin_reporting_a_list_as_the_name_gets_a_reading_that_says_why() ->
                    memory=MemoryInfo(total_bytes=ok(81559 * 2**20)))
     r = model_for(weird)
     assert r.status is Status.ERROR and r.source == "naming" and "not plain values" in (r.reason or "")
+
+
+def _varied(base: Device) -> dict[str, Device]:
+    """``base`` with each fact naming may depend on changed, one at a time (and missing, for Readings)."""
+    from gpuabst.model import Capabilities, PciInfo, replace
+    from gpuabst.reading import missing
+
+    out: dict[str, Device] = {"device_type": replace(base, device_type="accelerator"),
+                              "vendor": replace(base, vendor="amd")}
+    for name, other in (("vendor_id", "0x1002"), ("device_id", "0x2335"), ("subsystem_id", "0x16c2"),
+                        ("subsystem_vendor_id", "0x10df"), ("revision_id", "0xa2")):
+        out[f"pci.{name}"] = replace(base, pci=replace(base.pci, **{name: ok(other)}))
+        out[f"pci.{name} missing"] = replace(base, pci=replace(base.pci, **{name: missing(Status.UNSUPPORTED)}))
+    out["name"] = replace(base, name=ok("NVIDIA H100 PCIe"))
+    out["name missing"] = replace(base, name=missing(Status.NO_PERMISSION))
+    out["memory"] = replace(base, memory=replace(base.memory, total_bytes=ok(95830 * 2**20)))
+    out["memory missing"] = replace(base, memory=MemoryInfo())
+    out["compute units"] = replace(base, capabilities=Capabilities(compute_units=ok(114)))
+    out["pci missing"] = replace(base, pci=PciInfo())
+    return out
+
+
+def test_the_naming_key_holds_every_fact_the_catalog_resolves_by() -> None:
+    """model_for keeps its answers by naming_key: a fact evidence_of reads that the key missed would
+    serve one device's model to another."""
+    from gpuabst.catalog import evidence_of
+    from gpuabst.model import Capabilities, PciInfo, replace
+    from gpuabst.naming import naming_key
+
+    base = replace(_h100(subsystem_id=ok("0x16c1"), subsystem_vendor_id=ok("0x10de"), revision_id=ok("0xa1")),
+                   capabilities=Capabilities(compute_units=ok(132)))
+    assert isinstance(base.pci, PciInfo)
+    for what, device in _varied(base).items():
+        assert naming_key(device) != naming_key(base), what
+        if evidence_of(device) != evidence_of(base):  # and the answer for each is its own
+            assert model_for(device) == model_for(replace(device, index=5)), what
+    assert naming_key(replace(base, index=3, uuid=ok("GPU-x"))) == naming_key(base)  # what naming does not read

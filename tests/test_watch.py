@@ -175,9 +175,9 @@ def _named_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     asked: list[int] = []
 
-    def counted(device: Any) -> Any:
+    def counted(device: Any, cat: Any = None) -> Any:
         asked.append(device.index)
-        return real(device)
+        return real(device, cat)
 
     monkeypatch.setattr(gpuabst.machine, "model_for", counted)
     return asked
