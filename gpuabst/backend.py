@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -155,9 +155,9 @@ class Backend(abc.ABC):
         """Calls that timed out per device in the current read; past MAX_TIMEOUTS_PER_DEVICE the device's
         other calls are skipped, so a GPU whose driver hangs costs a bounded time, not one timeout per call."""
         self._worker: _CallWorker | None = None
-        self._unsupported_rows: dict[tuple[Any, int], tuple[Plan, Plan, dict[str, Reading[Any]]]] = {}
-        """Per (device, plan): the plan, its rows still asked, and the Readings of those that answered
-        unsupported (read_plan's skip_unsupported)."""
+        self._unsupported_rows: dict[tuple[Any, int], tuple[Plan, Plan | None, dict[str, Reading[Any]]]] = {}
+        """Per (device, plan): the plan, its rows still asked (None until a second read needs them), and
+        the Readings of those that answered unsupported (read_plan's skip_unsupported)."""
         self._unsupported_calls: dict[tuple[Any, str, tuple[Any, ...]], Reading[Any]] = {}
         """Per (device, call, arguments after the handle): the Reading of a call that device answered
         unsupported (read_supported)."""
@@ -181,6 +181,14 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def classify_error(cls, exc: BaseException) -> ErrorInfo | None:
         """The status of a vendor exception, or None if it is not the vendor's."""
+
+    @classmethod
+    def error_code(cls, exc: BaseException) -> Hashable | None:
+        """Optional: what :meth:`classify_error`'s answer for ``exc`` depends on alone, where the backend
+        can tell it more cheaply than classifying (NVML: an NVMLError's return code). A failure with a
+        code is then classified once per (call, code) in the process; None, the default, classifies
+        every failure."""
+        return None
 
     @classmethod
     @abc.abstractmethod
@@ -444,22 +452,31 @@ class Backend(abc.ABC):
     def _read_plan_supported(self, handle: Any, plan: Plan, device_key: Any) -> dict[str, Reading[Any]]:
         """read_plan(skip_unsupported=True): the rows not known to be unsupported, plus the Readings of
         those that are."""
-        memo = self._unsupported_rows.get((device_key, id(plan)))
+        key = (device_key, id(plan))
+        memo = self._unsupported_rows.get(key)
         if memo is not None and memo[0] is plan:
-            out = self._read_rows(handle, memo[1], device_key, False, None)
+            rows = memo[1]
+            if rows is None:  # built on the second read: a one-shot snapshot never needs it
+                rows = tuple([row for row in plan if row[0] not in memo[2]])
+                self._unsupported_rows[key] = (plan, rows, memo[2])
+            out = self._read_rows(handle, rows, device_key, False, None)
             out.update(memo[2])
             return out
         failed: list[str] = []
         out = self._read_rows(handle, plan, device_key, False, failed)
-        unsupported = {name: out[name] for name in failed if out[name][1] is Status.UNSUPPORTED}
-        self._unsupported_rows[(device_key, id(plan))] = (
-            plan, tuple([row for row in plan if row[0] not in unsupported]) if unsupported else plan, unsupported)
+        unsupported = {name: out[name] for name in failed if out[name][1] is Status.UNSUPPORTED} if failed else {}
+        self._unsupported_rows[key] = (plan, None if unsupported else plan, unsupported)
         return out
 
     def _row_failed(self, fn: str, handle: Any, args: tuple[Any, ...], convert: Callable[[Any], Any] | None,
                    e: Exception, device_key: Any) -> Reading[Any]:
         """The Reading of a plan row whose direct call raised ``e``: asked once more where the failure is
         transient, its :attr:`older_calls` tried where the function is missing."""
+        code = self.error_code(e)
+        if code is not None:
+            known = _failed_by_code.get((type(self), fn, code))
+            if known is not None:
+                return known
         info = self._classified(e, device_key)
         if info.transient:
             try:
@@ -475,6 +492,11 @@ class Backend(abc.ABC):
             failed = missing(info.status, self.name, fn, info.reason)
             if len(_failed_readings) < _FAILED_READINGS_KEPT:
                 _failed_readings[key] = failed
+        # the same code means the same Reading next time, unless the failure marks the device lost or
+        # sends a missing function to older calls (which depend on the row's arguments too)
+        if (code is not None and not info.device_lost and not info.function_missing
+                and len(_failed_by_code) < _FAILED_READINGS_KEPT):
+            _failed_by_code[(type(self), fn, code)] = failed
         return failed
 
     def _older_attempts(self, fn: str, handle: Any, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -531,8 +553,12 @@ _failed_readings: dict[tuple[str, str, ErrorInfo], Reading[Any]] = {}
 not support a call says so on every read, and the answer is the same immutable Reading each time, for
 every session (a one-shot snapshot opens a new one)."""
 
+_failed_by_code: dict[tuple[type, str, Hashable], Reading[Any]] = {}
+"""The same Readings by (backend class, call, :meth:`Backend.error_code`), for backends that give
+codes: a repeated failure is then one lookup instead of a classification."""
+
 _FAILED_READINGS_KEPT = 4096
-"""At most this many distinct failed Readings are kept."""
+"""At most this many distinct failed Readings are kept (in each of the two tables)."""
 
 _UNSUPPORTED_CALLS_KEPT = 65536
 """At most this many (device, call) pairs known to be unsupported are kept per backend (a few per GPU)."""

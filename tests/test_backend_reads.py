@@ -198,3 +198,101 @@ def test_a_numbered_call_missing_from_the_library_says_so(timed: MinimalBackend)
     values, failed = timed.read_numbered("no_such_call", 0, 3, device_key=0)
     assert values == [] and failed is not None and failed.status is Status.ERROR
     assert "no_such_call" in (failed.reason or "")
+
+
+class Coded(Exception):
+    """A vendor error that carries its code, as NVMLError carries its return code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+_CODES = {1: ErrorInfo(Status.UNSUPPORTED, "not on this device"), 2: ErrorInfo(Status.ERROR, "the driver hiccuped"),
+          3: ErrorInfo(Status.ERROR, "fell off the bus", device_lost=True),
+          4: ErrorInfo(Status.UNSUPPORTED, "no such function", function_missing=True),
+          5: ErrorInfo(Status.ERROR, "busy", transient=True)}
+
+
+@pytest.fixture
+def coded() -> type[MinimalBackend]:
+    """A backend class (new for each test: what is kept per code is kept per class) whose errors carry
+    codes, counting its classifications in ``classified``."""
+
+    class CodedBackend(MinimalBackend):
+        classified: list[int] = []
+        older_calls = {("sensor", (9,)): (("old_sensor", (9,)),)}
+
+        @classmethod
+        def classify_error(cls, exc: BaseException) -> ErrorInfo | None:
+            if isinstance(exc, Coded):
+                cls.classified.append(exc.code)
+                return _CODES[exc.code]
+            return super().classify_error(exc)
+
+        @classmethod
+        def error_code(cls, exc: BaseException) -> int | None:
+            return exc.code if isinstance(exc, Coded) else None
+
+    return CodedBackend
+
+
+def _opened(cls: type[MinimalBackend], lib: Lib) -> MinimalBackend:
+    b = cls(Given(lib))
+    b.open()
+    return b
+
+
+_SENSOR = (("temperature", "sensor", (1,), float),)
+
+
+def test_a_coded_failure_is_classified_once_per_call_and_code(lib: Lib, coded: Any) -> None:
+    lib.answers["sensor"] = Coded(1)
+    first = _opened(coded, lib).read_plan(0, _SENSOR, device_key=0)["temperature"]
+    again = _opened(coded, lib).read_plan(0, _SENSOR, device_key=0)["temperature"]  # a new session too
+    assert (first.status, first.reason, first.call) == (Status.UNSUPPORTED, "not on this device", "sensor")
+    assert again is first and coded.classified == [1] and lib.calls == 2
+    lib.answers["sensor"] = Coded(2)  # another code is classified, and answers for itself
+    other = _opened(coded, lib).read_plan(0, _SENSOR, device_key=0)["temperature"]
+    assert (other.status, other.reason, coded.classified) == (Status.ERROR, "the driver hiccuped", [1, 2])
+
+
+def test_a_coded_failure_is_not_served_to_another_backend_class(lib: Lib, coded: Any) -> None:
+    lib.answers["sensor"] = Coded(1)
+    _opened(coded, lib).read_plan(0, _SENSOR, device_key=0)
+
+    class Stricter(coded):  # type: ignore[misc]
+        @classmethod
+        def classify_error(cls, exc: BaseException) -> ErrorInfo | None:
+            return ErrorInfo(Status.NO_PERMISSION, "root only") if isinstance(exc, Coded) else None
+
+    r = _opened(Stricter, lib).read_plan(0, _SENSOR, device_key=0)["temperature"]
+    assert (r.status, r.reason) == (Status.NO_PERMISSION, "root only")
+
+
+def test_a_lost_device_code_marks_the_device_lost_every_time(lib: Lib, coded: Any) -> None:
+    lib.answers["sensor"] = Coded(3)
+    for _ in range(2):
+        b = _opened(coded, lib)
+        r = b.read_plan(0, _SENSOR, device_key=0)["temperature"]
+        assert r.reason == "fell off the bus" and b.is_lost(0)
+    assert coded.classified == [3, 3]
+
+
+def test_a_missing_function_code_still_tries_the_older_call_of_each_row(lib: Lib, coded: Any) -> None:
+    lib.answers["sensor"] = Coded(4)
+    lib.old_sensor = lambda handle, *args: 45  # type: ignore[attr-defined]
+    plan = (("plain", "sensor", (1,), float), ("with_older", "sensor", (9,), float), ("plain_again", "sensor", (1,),
+                                                                                          float))
+    for _ in range(2):
+        r = _opened(coded, lib).read_plan(0, plan, device_key=0)
+        assert (r["plain"].status, r["plain"].reason) == (Status.UNSUPPORTED, "no such function")
+        assert r["with_older"].value == 45.0 and r["plain_again"] == r["plain"]
+
+
+def test_a_transient_code_is_asked_once_more_every_time(lib: Lib, coded: Any) -> None:
+    lib.answers["sensor"] = Coded(5)
+    for _ in range(2):
+        r = _opened(coded, lib).read_plan(0, _SENSOR, device_key=0)["temperature"]
+        assert r.reason == "busy"
+    assert lib.calls == 4 and coded.classified == [5, 5, 5, 5]

@@ -245,3 +245,12 @@ def test_gpu_lost_before_its_handle_is_reported_lost() -> None:
     assert devs[1].health.device_lost.value is True and devs[1].name.reason == "NVML_ERROR_GPU_IS_LOST"
     assert again[1].health.device_lost.value is True
     assert devs[0].health.device_lost.value is False and devs[0].name.ok
+
+
+def test_clock_event_reasons_are_decoded_into_a_new_list_each_time() -> None:
+    """The decoding is kept per mask; what a Reading holds is its own list all the same."""
+    first = C.decode_clock_event_reasons(0x1 | 0x4 | 0x10000)
+    assert first == ["gpu_idle", "sw_power_cap", "unknown_0x10000"]
+    first.append("changed by a caller")
+    assert C.decode_clock_event_reasons(0x1 | 0x4 | 0x10000) == ["gpu_idle", "sw_power_cap", "unknown_0x10000"]
+    assert C.decode_clock_event_reasons(0) == []

@@ -22,6 +22,8 @@ MIB = 1024 * 1024
 
 
 def _text(v: Any) -> str:
+    if type(v) is str:  # what nvidia-ml-py 11.5 and later give
+        return v.strip()
     s = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
     return s.strip()
 
@@ -96,11 +98,6 @@ _IDENTITY: Plan = (
     ("architecture", "nvmlDeviceGetArchitecture", (), _architecture),
     ("vbios_version", "nvmlDeviceGetVbiosVersion", (), _text),
 )
-_DYNAMIC_RAW: Plan = (
-    ("memory", "nvmlDeviceGetMemoryInfo", (C.MEMORY_V2,), None),
-    ("util", "nvmlDeviceGetUtilizationRates", (), None),
-    ("remapped", "nvmlDeviceGetRemappedRows", (), None),
-)
 _ECC_COUNTERS: Plan = (
     ("ecc_corrected_volatile", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_CORRECTED, C.VOLATILE_ECC), int),
     ("ecc_uncorrected_volatile", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_UNCORRECTED, C.VOLATILE_ECC), int),
@@ -108,7 +105,12 @@ _ECC_COUNTERS: Plan = (
     ("ecc_uncorrected_aggregate", "nvmlDeviceGetTotalEccErrors", (C.MEMORY_ERROR_UNCORRECTED, C.AGGREGATE_ECC),
      int),
 )
-_DYNAMIC_HEALTH: Plan = (  # rows named as HealthReadings fields
+_DYNAMIC: Plan = (
+    # vendor structures, split into fields after the read
+    ("memory", "nvmlDeviceGetMemoryInfo", (C.MEMORY_V2,), None),
+    ("util", "nvmlDeviceGetUtilizationRates", (), None),
+    ("remapped", "nvmlDeviceGetRemappedRows", (), None),
+    # rows named as HealthReadings fields
     ("temperature_c", "nvmlDeviceGetTemperatureV", (C.TEMPERATURE_GPU,), float),
     ("throttle_reasons", "nvmlDeviceGetCurrentClocksEventReasons", (), _clock_event_reasons),
     ("power_draw_w", "nvmlDeviceGetPowerUsage", (), _watts),
@@ -125,7 +127,7 @@ _DYNAMIC_HEALTH: Plan = (  # rows named as HealthReadings fields
     ("pcie_current_width", "nvmlDeviceGetCurrPcieLinkWidth", (), int),
     *_ECC_COUNTERS,
 )
-"""Read on every poll, with _DYNAMIC_RAW."""
+"""Read on every poll: one plan, so one pass over a device's calls."""
 
 _OLDER_CALLS: dict[tuple[str, tuple[Any, ...]], tuple[tuple[str, tuple[Any, ...]], ...]] = {
     ("nvmlDeviceGetMemoryInfo", (C.MEMORY_V2,)): (("nvmlDeviceGetMemoryInfo", ()),),
@@ -209,6 +211,10 @@ class NvmlBackend(Backend):
     @classmethod
     def classify_error(cls, exc: BaseException) -> ErrorInfo | None:
         return binding.classify(exc)
+
+    @classmethod
+    def error_code(cls, exc: BaseException) -> int | None:
+        return binding.error_code(exc)
 
     @classmethod
     def raise_recorded_error(cls, error: dict[str, Any]) -> None:
@@ -355,17 +361,16 @@ class NvmlBackend(Backend):
     def _dynamic(self, h: Any, key: Any, caps: Capabilities) -> tuple[dict[str, Reading[Any]], dict[str, Reading[Any]]]:
         """What changes between polls, as MemoryInfo and HealthReadings arguments: memory use,
         temperature, power, clocks, ECC, throttling, PCIe link."""
-        r = self.read_plan(h, _DYNAMIC_RAW, device_key=key, skip_unsupported=True)
-        health = self.read_plan(h, _DYNAMIC_HEALTH, device_key=key, skip_unsupported=True)
-        mem = r["memory"]
+        health = self.read_plan(h, _DYNAMIC, device_key=key, skip_unsupported=True)
+        mem, util, remapped = health.pop("memory"), health.pop("util"), health.pop("remapped")
         if caps.ecc_enabled.ok and caps.ecc_enabled.value is False:
             for name, *_ in _ECC_COUNTERS:
                 if not health[name].ok:
                     health[name] = missing(Status.NOT_APPLICABLE, self.name, health[name].call, "ECC is disabled")
         memory = split_parts(mem, _MEMORY_PARTS)
         memory["reserved_bytes"] = self._reserved(mem)
-        health.update(split_parts(r["util"], _UTILIZATION_PARTS))
-        health.update(split_parts(r["remapped"], _REMAPPED_PARTS))
+        health.update(split_parts(util, _UTILIZATION_PARTS))
+        health.update(split_parts(remapped, _REMAPPED_PARTS))
         health["pcie_link_degraded"] = _link_degraded(health["pcie_current_generation"], health["pcie_current_width"],
                                                       caps, self.name)
         health["device_lost"] = ok(self.is_lost(key), self.name, None)

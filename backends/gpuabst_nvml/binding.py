@@ -42,15 +42,29 @@ def library_version() -> str | None:
         return None
 
 
-def is_nvml_error(exc: BaseException) -> bool:
-    return type(exc).__name__.startswith("NVMLError") and isinstance(getattr(exc, "value", None), int)
+_NVML_ERROR_TYPES: dict[type, bool] = {}
+"""Whether each exception type met is an NVMLError class (nvidia-ml-py's or the replay's)."""
+
+
+def error_code(exc: BaseException) -> int | None:
+    """The NVML return code of an NVMLError (real or replayed: any ``NVMLError*`` class with an int
+    ``value``), else None. What :func:`classify` makes of an error depends on this code alone."""
+    kind = type(exc)
+    nvml = _NVML_ERROR_TYPES.get(kind)
+    if nvml is None:
+        nvml = kind.__name__.startswith("NVMLError")
+        if len(_NVML_ERROR_TYPES) < 256:
+            _NVML_ERROR_TYPES[kind] = nvml
+    if not nvml:
+        return None
+    code = getattr(exc, "value", None)
+    return code if isinstance(code, int) else None
 
 
 def classify(exc: BaseException) -> ErrorInfo | None:
     """The Reading status for an NVMLError (real or replayed), by its NVML return code."""
-    if not is_nvml_error(exc):
-        return None
-    return info_for_code(exc.value)  # type: ignore[attr-defined]
+    code = error_code(exc)
+    return None if code is None else info_for_code(code)
 
 
 @functools.lru_cache(maxsize=256)
@@ -108,9 +122,9 @@ class NvmlCodec(Codec):
         return None
 
     def encode_error(self, exc: BaseException) -> dict[str, Any] | None:
-        if not is_nvml_error(exc):
+        code = error_code(exc)
+        if code is None:
             return None
-        code: int = exc.value  # type: ignore[attr-defined]
         return {"code": code, "name": C.error_name(code)}
 
 

@@ -6,6 +6,8 @@ passes.
 
 from __future__ import annotations
 
+import functools
+
 ERROR_NAMES: dict[int, str] = {
     1: "UNINITIALIZED", 2: "INVALID_ARGUMENT", 3: "NOT_SUPPORTED", 4: "NO_PERMISSION",
     5: "ALREADY_INITIALIZED", 6: "NOT_FOUND", 7: "INSUFFICIENT_SIZE", 8: "INSUFFICIENT_POWER",
@@ -88,9 +90,15 @@ def error_name(code: int) -> str:
 
 
 def decode_clock_event_reasons(mask: int) -> list[str]:
-    """Names of the bits set in a clocks-event (throttle) reason mask, unknown bits as hex."""
+    """Names of the bits set in a clocks-event (throttle) reason mask, unknown bits as hex (a new list
+    each time: the decoding is kept per mask, since a GPU reports the same few masks on every poll)."""
+    return list(_clock_event_names(mask))
+
+
+@functools.lru_cache(maxsize=256)
+def _clock_event_names(mask: int) -> tuple[str, ...]:
     names = [name for bit, name in CLOCK_EVENT_REASONS.items() if mask & bit]
     unknown = mask & ~sum(CLOCK_EVENT_REASONS)
     if unknown:
         names.append(f"unknown_0x{unknown:x}")
-    return names
+    return tuple(names)
