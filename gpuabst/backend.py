@@ -474,7 +474,10 @@ class Backend(abc.ABC):
         transient, its :attr:`older_calls` tried where the function is missing."""
         code = self.error_code(e)
         if code is not None:
-            known = _failed_by_code.get((type(self), fn, code))
+            try:
+                known = _failed_by_code.get((type(self), fn, code))
+            except TypeError:  # a plugin's code that cannot be a key: classified every time
+                code, known = None, None
             if known is not None:
                 return known
         info = self._classified(e, device_key)

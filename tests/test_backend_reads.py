@@ -296,3 +296,16 @@ def test_a_transient_code_is_asked_once_more_every_time(lib: Lib, coded: Any) ->
         r = _opened(coded, lib).read_plan(0, _SENSOR, device_key=0)["temperature"]
         assert r.reason == "busy"
     assert lib.calls == 4 and coded.classified == [5, 5, 5, 5]
+
+
+def test_a_code_that_cannot_be_a_key_is_classified_every_time(lib: Lib, coded: Any) -> None:
+    class ListCodes(coded):  # type: ignore[misc]
+        @classmethod
+        def error_code(cls, exc: BaseException) -> Any:
+            return [exc.code] if isinstance(exc, Coded) else None
+
+    lib.answers["sensor"] = Coded(1)
+    for _ in range(2):
+        r = _opened(ListCodes, lib).read_plan(0, _SENSOR, device_key=0)["temperature"]
+        assert (r.status, r.reason) == (Status.UNSUPPORTED, "not on this device")
+    assert ListCodes.classified == [1, 1]
