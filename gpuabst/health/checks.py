@@ -10,6 +10,8 @@ timeout, no permission, not recorded); never ``ok``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import filterfalse
+from operator import itemgetter
 from typing import Any
 
 from gpuabst.health.policy import HealthPolicy
@@ -17,6 +19,7 @@ from gpuabst.health.verdict import Check, Level, worst
 from gpuabst.model import Device, field_values
 from gpuabst.reading import UNSET, Reading, Status
 
+_OK = Status.OK
 ABSENT = (Status.UNSUPPORTED, Status.NOT_APPLICABLE)
 """Statuses meaning the device does not have the feature (the check does not apply)."""
 
@@ -58,9 +61,10 @@ class _Check:
         self.findings: list[tuple[Level, str]] = []
 
     def read(self, name: str, r: Reading[Any]) -> Reading[Any]:
-        self.inputs[name] = r.value if r.ok else describe(r)
-        if r.call and r.call not in self.calls:
-            self.calls.append(r.call)
+        value, status, _, call, _ = r  # a Reading is a tuple: one unpacking instead of four properties
+        self.inputs[name] = value if status is _OK else describe(r)
+        if call and call not in self.calls:
+            self.calls.append(call)
         return r
 
     def find(self, level: Level, text: str) -> None:
@@ -116,6 +120,11 @@ def walk_readings(obj: Any, prefix: str = "") -> Iterator[tuple[str, Reading[Any
                     yield from walk_readings(item, f"{prefix}{name}[{i}].")
 
 
+_is_reading: Callable[[Any], bool] = Reading.__instancecheck__
+"""``isinstance(v, Reading)`` as a one-argument function, for ``filter`` (which then loops in C)."""
+_status_of, _reason_of = itemgetter(1), itemgetter(4)
+
+
 def readings_in(obj: Any) -> list[Reading[Any]]:
     """The Readings :func:`walk_readings` finds, without their names (in another order): for checks
     that look at every Reading of a device on every poll and name only the few that fail."""
@@ -124,14 +133,14 @@ def readings_in(obj: Any) -> list[Reading[Any]]:
     while todo:
         o = todo.pop()
         values = field_values(type(o))[1](o)
-        readings = [v for v in values if isinstance(v, Reading)]
+        readings = list(filter(_is_reading, values))
         out += readings
         if len(readings) < len(values):  # nested model objects, or lists of them
-            for v in values:
-                if _is_model(v):
+            for v in filterfalse(_is_reading, values):
+                if isinstance(v, list):
+                    todo.extend(filter(_is_model, v))
+                elif _is_model(v):
                     todo.append(v)
-                elif isinstance(v, list):
-                    todo.extend(item for item in v if _is_model(item))
     return out
 
 
@@ -142,8 +151,8 @@ def _driver_faults(d: Device, readings: list[Reading[Any]]) -> list[tuple[str, R
     """The Readings of ``d`` that timed out or whose reason names a driver fault, each labelled by its
     vendor call, else by its field (fields are named only where such a Reading has no call). All of
     them are looked at once first: on almost every poll there is none."""
-    reasons = "\n".join([r[4] for r in readings if r[4]])
-    if Status.TIMEOUT not in [r[1] for r in readings] and not any(f in reasons for f in _DRIVER_FAULTS):
+    reasons = "\n".join(filter(None, map(_reason_of, readings)))
+    if Status.TIMEOUT not in map(_status_of, readings) and not any(f in reasons for f in _DRIVER_FAULTS):
         return []
     failed = [r for r in readings if r[1] is Status.TIMEOUT or any(f in (r[4] or "") for f in _DRIVER_FAULTS)]
     if any(r.call is None for r in failed):
@@ -160,7 +169,7 @@ def vendor_calls(d: Device, p: HealthPolicy) -> Check:
     inforom = sorted({label for label, r in labelled if "CORRUPTED_INFOROM" in (r.reason or "")})
     reset = sorted({label for label, r in labelled if "RESET_REQUIRED" in (r.reason or "")})
     c.inputs["timed_out"] = timeouts
-    c.inputs["answered"] = [r[1] for r in readings].count(Status.OK)
+    c.inputs["answered"] = list(map(_status_of, readings)).count(Status.OK)
     if timeouts:
         c.find(p.vendor_call_timeout, f"{_plural(len(timeouts), 'vendor call')} timed out ({', '.join(timeouts[:4])}"
                                       f"{', ...' if len(timeouts) > 4 else ''}): the driver is not answering for "

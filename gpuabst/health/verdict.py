@@ -45,7 +45,7 @@ def _level(value: Level | str) -> Level:
 
 def worst(levels: Iterable[Level]) -> Level:
     """The most severe of ``levels`` (``not_applicable`` when there are none)."""
-    return max(levels, key=lambda lv: lv.severity, default=Level.NOT_APPLICABLE)
+    return max(levels, key=_SEVERITY.__getitem__, default=Level.NOT_APPLICABLE)
 
 
 @attrs.frozen
