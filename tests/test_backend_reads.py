@@ -309,3 +309,30 @@ def test_a_code_that_cannot_be_a_key_is_classified_every_time(lib: Lib, coded: A
         r = _opened(ListCodes, lib).read_plan(0, _SENSOR, device_key=0)["temperature"]
         assert (r.status, r.reason) == (Status.UNSUPPORTED, "not on this device")
     assert ListCodes.classified == [1, 1]
+
+
+def test_a_plan_row_whose_answer_cannot_be_converted_is_an_error_naming_the_value(lib: Lib,
+                                                                                  timed: MinimalBackend) -> None:
+    lib.answers["sensor"] = "hot"
+    r = timed.read_plan(0, (("temperature", "sensor", (), float), ("raw", "sensor", (), None)), device_key=0)
+    assert (r["temperature"].status, r["temperature"].call) == (Status.ERROR, "sensor")
+    assert "unexpected value 'hot'" in (r["temperature"].reason or "")
+    assert r["raw"].value == "hot"  # the next row is read all the same
+
+
+def test_a_plan_row_answered_with_nothing_is_unsupported_and_skipped_on_later_polls(lib: Lib,
+                                                                                    timed: MinimalBackend) -> None:
+    lib.answers["sensor"] = None
+    plan = (("temperature", "sensor", (), None),)
+    first = timed.read_plan(0, plan, device_key=0, skip_unsupported=True)["temperature"]
+    assert (first.status, first.reason) == (Status.UNSUPPORTED, "the vendor call returned no value")
+    assert timed.read_plan(0, plan, device_key=0, skip_unsupported=True)["temperature"] == first
+    assert lib.calls == 1
+
+
+def test_a_plan_read_until_failure_stops_at_the_first_failed_row(lib: Lib, timed: MinimalBackend) -> None:
+    lib.answers["links"] = [1, 0, Unsupported(), 1]
+    plan = tuple((f"link{i}", "link", (i,), int) for i in range(4))
+    r = timed.read_plan(0, plan, device_key=0, until_failure=True)
+    assert [x.value for x in r.values()] == [1, 0, None] and r["link2"].status is Status.UNSUPPORTED
+    assert lib.calls == 3

@@ -242,3 +242,24 @@ def test_fixture_and_backend_from_the_environment(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("GPUABST_BACKENDS", "nvml")
     assert main(["matrix", "--fixtures-dir", str(FIXTURES), "--json"]) == 0
     assert [c["key"] for c in json.loads(capsys.readouterr().out)["columns"]] == ["nvml"]
+
+
+def test_live_observation_reads_each_backend_that_runs_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gpuabst matrix`` with no fixture: each backend read on its own; one that cannot run here says
+    nothing, rather than a column of errors."""
+    import sysfs_tree
+    from gpuabst_pci import binding
+
+    from gpuabst.evaluate.observe import observe_live
+
+    monkeypatch.setenv(binding.ROOT_ENV, str(sysfs_tree.build_tree(tmp_path / "sys")))
+    monkeypatch.delenv("GPUABST_FIXTURE", raising=False)
+    found = observe_live(backends=["pci", "no-such-backend"])
+    assert [(o.origin, o.backend, o.fixture_kind) for o in found] == [("live", "pci", None)]
+    assert sorted(str(d.pci.bus_id.value) for d in found[0].devices) == [
+        sysfs_tree.ASPEED_BUS, sysfs_tree.H100_BUS, sysfs_tree.MI300X_BUS]
+    empty = tmp_path / "empty"
+    (empty / "bus" / "pci" / "devices").mkdir(parents=True)
+    monkeypatch.setenv(binding.ROOT_ENV, str(empty))
+    [none] = observe_live(backends=["pci"])
+    assert none.devices == [] and none.note == "no devices"
