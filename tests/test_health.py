@@ -541,3 +541,130 @@ def test_a_gpu_only_the_pci_bus_sees_fails_when_its_driver_reports_others() -> N
     # the BMC's display controller is not a GPU and is left out unless asked
     assert all(v.vendor != "aspeed" for v in node.devices)
     assert node.level is Level.FAIL
+
+
+# --- branches each check takes on readings written here (vendor-neutral) ------------------------------
+def _device(vendor: str = "nvidia", caps: dict[str, Any] | None = None, **health: Any) -> Device:
+    """A device whose health fields are given as values (ok Readings) or Readings."""
+    from gpuabst.model import Capabilities
+
+    def reading(v: Any) -> Reading[Any]:
+        return v if isinstance(v, Reading) else ok(v, "test", "test_call")
+
+    return Device(vendor=vendor, index=0, name=ok("GPU", "test", "test_call"),
+                  capabilities=Capabilities(**{k: reading(v) for k, v in (caps or {}).items()}),
+                  health=HealthReadings(**{k: reading(v) for k, v in health.items()}), sources=["test"])
+
+
+def test_a_corrupted_inforom_warns_naming_the_call() -> None:
+    bad = missing(Status.ERROR, "nvml", "nvmlDeviceGetEccMode", "NVML_ERROR_CORRUPTED_INFOROM")
+    c = evaluate_device(_device(temperature_c=40.0, ecc_corrected_aggregate=bad)).check("driver.vendor_calls")
+    assert c.level is Level.WARN
+    assert c.reason.startswith("the InfoROM is corrupted (nvmlDeviceGetEccMode): the board's stored configuration")
+
+
+def test_a_device_whose_every_call_failed_cannot_be_said_to_answer() -> None:
+    failed = missing(Status.ERROR, "nvml", "nvmlDeviceGetTemperatureV", "NVML_ERROR_UNKNOWN")
+    d = Device(vendor="nvidia", index=0, name=missing(Status.ERROR, "nvml", "nvmlDeviceGetName", "NVML_ERROR_UNKNOWN"),
+               health=HealthReadings(temperature_c=failed), sources=["nvml"])
+    c = evaluate_device(d).check("driver.vendor_calls")
+    assert (c.level, c.reason) == (Level.UNKNOWN, "cannot tell whether the driver answers: no vendor call for this "
+                                                  "device answered: no input")
+
+
+def test_corrected_ecc_errors_warn_only_where_the_policy_says() -> None:
+    d = _device(ecc_uncorrected_volatile=0, ecc_corrected_volatile=12)
+    assert evaluate_device(d).check("memory.ecc_volatile").level is Level.OK  # off by default
+    c = evaluate_device(d, HealthPolicy(ecc_corrected_volatile_warn=10)).check("memory.ecc_volatile")
+    assert c.level is Level.WARN and c.reason.startswith("12 corrected ECC errors since the driver loaded: the "
+                                                         "memory is wearing")
+
+
+def test_ecc_off_warns_when_the_policy_requires_it() -> None:
+    d = _device(caps={"ecc_enabled": False, "ecc_pending_enabled": False})
+    assert evaluate_device(d).check("memory.ecc_mode").level is Level.OK
+    c = evaluate_device(d, HealthPolicy(require_ecc=True)).check("memory.ecc_mode")
+    assert (c.level, c.reason) == (Level.WARN, "ECC is off and the policy requires it: turn it on (nvidia-smi -e 1), "
+                                               "then reset the GPU (nvidia-smi -r)")
+
+
+@pytest.mark.parametrize(("readings", "words"), [
+    ({"retired_pages_single_bit": missing(Status.TIMEOUT, "nvml", "nvmlDeviceGetRetiredPages", "no answer"),
+      "retired_pages_double_bit": missing(Status.TIMEOUT, "nvml", "nvmlDeviceGetRetiredPages", "no answer"),
+      "retired_pages_pending": False}, "retired page counts not read (timeout: no answer)"),
+    ({"retired_pages_single_bit": 0, "retired_pages_double_bit": 0,
+      "retired_pages_pending": missing(Status.NO_PERMISSION, "nvml", "nvmlDeviceGetRetiredPagesPendingStatus",
+                                       "root only")}, "pending retirement not read (no_permission: root only)"),
+])
+def test_retirement_counts_that_cannot_be_read_are_unknown(readings: dict[str, Any], words: str) -> None:
+    c = evaluate_device(_device(**readings)).check("retirement.pages")
+    assert c.level is Level.UNKNOWN and words in c.reason
+
+
+def test_a_row_remapping_failure_that_cannot_be_read_is_unknown() -> None:
+    c = evaluate_device(_device(remapped_rows_corrected=0, remapped_rows_uncorrected=0, remapped_rows_pending=False,
+                                remapped_rows_failure=missing(Status.ERROR, "nvml", "nvmlDeviceGetRemappedRows",
+                                                              "NVML_ERROR_UNKNOWN"))).check("retirement.rows")
+    assert c.level is Level.UNKNOWN and "row remapping failure not read (error: NVML_ERROR_UNKNOWN)" in c.reason
+
+
+@pytest.mark.parametrize(("temp", "level"), [(84.0, Level.OK), (85.0, Level.WARN), (95.0, Level.FAIL)])
+def test_without_a_slowdown_threshold_the_absolute_limits_warn_and_fail(temp: float, level: Level) -> None:
+    c = evaluate_device(_device(temperature_c=temp, temperature_slowdown_c=missing(Status.UNSUPPORTED, "nvml"))
+                        ).check("thermal.temperature")
+    assert c.level is level and "the device reports no slowdown threshold" in c.reason
+
+
+@pytest.mark.parametrize(("hotspot", "memory", "level", "words"), [
+    (99.0, 89.0, Level.OK, "hotspot at 99 C"), (105.0, 89.0, Level.WARN, "hotspot at 105 C, within 5 C of the "
+                                                                          "policy's 110 C"),
+    (110.0, 89.0, Level.FAIL, "hotspot at 110 C, at or above the policy's 110 C"),
+    (80.0, 96.0, Level.FAIL, "memory at 96 C, at or above the policy's 95 C"),
+    (80.0, missing(Status.UNSUPPORTED, "amdsmi"), Level.OK, "hotspot at 80 C"),
+])
+def test_hotspot_and_memory_temperatures_against_the_policy(hotspot: float, memory: Any, level: Level,
+                                                            words: str) -> None:
+    c = evaluate_device(_device("amd", temperature_hotspot_c=hotspot, temperature_memory_c=memory)
+                        ).check("thermal.temperature")
+    assert c.level is level and words in c.reason
+
+
+@pytest.mark.parametrize(("reason", "words"), [
+    ("vrhot_gpu", "voltage regulator"), ("temp_edge", "a sensor is too hot"), ("prochot_cpu", "PROCHOT"),
+    ("someday_new", "see the vendor's documentation of this reason"),
+])
+def test_throttle_reasons_by_family_get_their_advice(reason: str, words: str) -> None:
+    from gpuabst.health.checks import _throttle_advice
+
+    assert words in _throttle_advice(reason)
+
+
+@pytest.mark.parametrize(("degraded", "level", "words"), [
+    (True, Level.WARN, "the PCIe link runs below its maximum (generation and width not reported"),
+    (False, Level.OK, "the PCIe link runs at its maximum"),
+])
+def test_a_link_reported_only_as_degraded_or_not(degraded: bool, level: Level, words: str) -> None:
+    c = evaluate_device(_device(pcie_link_degraded=degraded)).check("pcie.link")
+    assert c.level is level and c.reason.startswith(words)
+
+
+def test_a_link_generation_that_cannot_be_read_is_unknown() -> None:
+    d = _device(caps={"pcie_max_generation": 5, "pcie_max_width": 16}, pcie_current_width=16,
+                pcie_current_generation=missing(Status.TIMEOUT, "nvml", "nvmlDeviceGetCurrPcieLinkGeneration",
+                                                "no answer"))
+    c = evaluate_device(d).check("pcie.link")
+    assert c.level is Level.UNKNOWN and "PCIe link generation not read (timeout: no answer)" in c.reason
+
+
+@pytest.mark.parametrize(("now", "pending", "words"), [(False, True, "MIG turns on at the next GPU reset"),
+                                                       (True, False, "MIG turns off at the next GPU reset")])
+def test_a_mig_change_pending_a_reset_warns(now: bool, pending: bool, words: str) -> None:
+    c = evaluate_device(_device(caps={"mig_enabled": now, "mig_pending_enabled": pending})).check("partitions.layout")
+    assert c.level is Level.WARN and words in c.reason
+
+
+def test_links_that_cannot_be_counted_are_unknown_when_a_count_is_expected() -> None:
+    d = _device(caps={"nvlink_active_links": missing(Status.NO_PERMISSION, "nvml", "nvmlDeviceGetNvLinkState",
+                                                     "root only")})
+    c = evaluate_device(d, HealthPolicy(expected_links=18)).check("interconnect.links")
+    assert (c.level, c.reason) == (Level.UNKNOWN, "cannot tell how many NVLink links are up: no_permission: root only")
