@@ -137,6 +137,24 @@ def test_codec_encodes_real_pynvml_values() -> None:
     assert codec.encode_error(err) == {"code": 15, "name": "NVML_ERROR_GPU_IS_LOST"}
 
 
+def test_codec_encodes_ctypes_arrays_raw_char_fields_and_friendly_objects() -> None:
+    """What older nvidia-ml-py releases hand back: char fields as bytes, ctypes arrays, and the
+    ``nvmlFriendlyObject`` some calls return (a capture must still encode them)."""
+    codec = NvmlCodec()
+
+    class Legacy(ctypes.Structure):
+        _fields_ = [("busId", ctypes.c_char * 16), ("clocks", ctypes.c_uint * 3)]
+
+    legacy = Legacy()
+    legacy.busId = b"0000:3b:00.0"
+    legacy.clocks[:] = [1980, 1980, 2619]
+    assert codec.encode(legacy) == {"$struct": "Legacy", "busId": "0000:3b:00.0", "clocks": [1980, 1980, 2619]}
+    friendly = pynvml.nvmlStructToFriendlyObject(legacy)
+    assert codec.encode(friendly) == {"$struct": "nvmlFriendlyObject", "busId": "0000:3b:00.0",
+                                      "clocks": [1980, 1980, 2619]}
+    assert codec.decode(codec.encode(friendly)).clocks == [1980, 1980, 2619]
+
+
 def test_fake_error_classes_match_the_real_ones() -> None:
     from gpuabst_nvml import constants, fake_pynvml
 

@@ -118,7 +118,7 @@ class NvmlCodec(Codec):
                 out[name] = self.encode(_plain(getattr(value, name)))
             return out
         if type(value).__name__ == "nvmlFriendlyObject":
-            return {STRUCT: "nvmlFriendlyObject", **{k: self.encode(v) for k, v in vars(value).items()}}
+            return {STRUCT: "nvmlFriendlyObject", **{k: self.encode(_plain(v)) for k, v in vars(value).items()}}
         return None
 
     def encode_error(self, exc: BaseException) -> dict[str, Any] | None:
