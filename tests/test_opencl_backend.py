@@ -215,6 +215,54 @@ def test_raw_structures_decode() -> None:
     assert binding.decode_raw("TOPOLOGY_AMD", topo) == {"type": 1, "bus": 0xC1, "device": 0, "function": 1}
     with pytest.raises(ValueError, match="expected 16"):
         binding.decode_raw("PCI_BUS_INFO_KHR", b"\x00" * 8)
+    with pytest.raises(ValueError, match="expected 24"):
+        binding.decode_raw("TOPOLOGY_AMD", topo[:20])
+    assert binding.decode_raw("PCIE_ID_AMD", (0x74A1).to_bytes(4, "little")) == 0x74A1
+    with pytest.raises(ValueError, match="no raw decoder for SOMETHING_NEW"):
+        binding.decode_raw("SOMETHING_NEW", b"")
+
+
+def test_query_answers_become_plain_json_values() -> None:
+    """pyopencl answers bytes, tuples, numpy integers and its own objects; a capture records plain data."""
+
+    class NumpyLikeInt:
+        def __int__(self) -> int:
+            return 7
+
+    class Opaque:
+        def __str__(self) -> str:
+            return "<opaque>"
+
+    assert binding._plain(b"Portable Computing Language\xff") == "Portable Computing Language\ufffd"
+    assert binding._plain((1024, 1024, b"x")) == [1024, 1024, "x"]
+    assert binding._plain(NumpyLikeInt()) == 7
+    assert binding._plain(Opaque()) == "<opaque>"
+    assert [binding._plain(v) for v in (True, 1.5, None, "s")] == [True, 1.5, None, "s"]
+
+
+def test_errors_pyopencl_did_not_raise_are_not_classified_or_recorded_as_its_own() -> None:
+    raw = binding.RawQueryUnavailable("no OpenCL library found to call clGetDeviceInfo directly")
+    info = binding.classify(raw)
+    assert info is not None and (info.status, info.reason) == (Status.UNSUPPORTED, str(raw))
+    codec = binding.OpenClCodec()
+    assert codec.encode_error(raw) == {"code": "raw_query_unavailable", "name": "RawQueryUnavailable",
+                                       "message": str(raw)}
+    assert codec.encode_error(ValueError("not ours")) is None
+
+    class Error(Exception):  # named like pyopencl's, but its code cannot be read
+        @property
+        def code(self) -> int:
+            raise AttributeError("gone")
+
+        @property
+        def routine(self) -> str:
+            raise AttributeError("gone")
+
+    assert binding.error_code(Error()) is None and binding.error_routine(Error()) is None
+    coded = binding._CodedError("clGetDeviceInfo", C.INVALID_VALUE, "bad query")
+    assert binding.error_code(coded) == C.INVALID_VALUE and binding.error_routine(coded) == "clGetDeviceInfo"
+    assert codec.encode_error(coded) == {"code": C.INVALID_VALUE, "name": "CL_INVALID_VALUE",
+                                         "class": C.error_class(C.INVALID_VALUE), "routine": "clGetDeviceInfo"}
 
 
 def test_vendor_names() -> None:
@@ -299,3 +347,25 @@ def test_odd_answers_become_readings_not_a_failed_backend() -> None:
     topo = {"type": 2, "bus": 1, "device": 0, "function": 0}
     with pytest.raises(ValueError, match="not a PCIe topology"):
         amd_topology_bus_id(topo)
+
+
+def test_a_query_this_pyopencl_does_not_know_is_its_invalid_value_error_even_if_its_error_record_changed() -> None:
+    """PyOpenClApi over a pyopencl whose private error record is gone: the error keeps its code."""
+    import types
+
+    class Error(Exception):
+        pass
+
+    class LogicError(Error):
+        pass
+
+    cl = types.SimpleNamespace(Error=Error, LogicError=LogicError, RuntimeError=Error, MemoryError=Error,
+                               device_info=types.SimpleNamespace(NAME=1), _cl=types.SimpleNamespace())
+    api = binding.PyOpenClApi(cl)
+    with pytest.raises(binding._CodedError) as raised:
+        api.device_info(object(), "SOMETHING_NEWER")
+    err = raised.value
+    assert binding.error_code(err) == C.INVALID_VALUE
+    info = binding.classify(err)
+    assert info is not None and info.status is Status.UNSUPPORTED
+    assert info.reason == "CL_INVALID_VALUE (-30) from Device.get_info"
