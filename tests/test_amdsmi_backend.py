@@ -366,3 +366,49 @@ def test_a_call_that_failed_otherwise_is_asked_again_on_the_next_poll(code: int,
         _tape(m).inject(Fault("amdsmi_get_power_info", error={"code": code}, times=times))
         assert not m.snapshot().devices[0].health.power_draw_w.ok
         assert m.poll().devices[0].health.power_draw_w.ok
+
+
+def test_values_amdsmi_gives_in_an_unusable_form_say_so() -> None:
+    g = mi300x(0)
+    asic = g.dicts[("amdsmi_get_gpu_asic_info",)]
+    asic.update(target_graphics_version="weird", num_compute_units="lots", vendor_id=True, rev_id=1.0)
+    g.scalars[("amdsmi_get_gpu_compute_partition",)] = "UNKNOWN"
+    d = _devices(amdsmi_fixture([g]))[0]
+    gfx, cus, vendor = d.capabilities.gfx_target, d.capabilities.compute_units, d.pci.vendor_id
+    assert (gfx.status, gfx.reason) == (Status.UNSUPPORTED, "target_graphics_version: no usable gfx target ('weird')")
+    assert d.architecture.status is Status.UNSUPPORTED  # derived from the gfx target, for the same reason
+    assert cus.status is Status.ERROR and "num_compute_units: unexpected value 'lots'" in (cus.reason or "")
+    assert vendor.status is Status.ERROR and "not a number: True" in (vendor.reason or "")
+    assert d.pci.revision_id.value == "0x01"  # a float from an older release is still a number
+    mode = d.capabilities.compute_partition_mode
+    assert (mode.status, mode.reason) == (Status.UNSUPPORTED, "gpu_compute_partition: amdsmi gave no partition mode")
+
+
+def test_a_gpu_without_xgmi_or_outside_a_hive_has_no_links_to_count() -> None:
+    alone, no_hive, unlisted = mi300x(0), mi300x(1), mi300x(2)
+    for g in (alone,):
+        del g.dicts[("amdsmi_get_link_metrics",)], g.dicts[("amdsmi_get_xgmi_info",)]
+        g.scalars[("amdsmi_get_link_metrics",)] = NotSupported("no xGMI")
+        g.scalars[("amdsmi_get_xgmi_info",)] = NotSupported("no xGMI")
+    no_hive.dicts[("amdsmi_get_xgmi_info",)]["xgmi_hive_id"] = 0
+    del unlisted.dicts[("amdsmi_get_link_metrics",)]["links"]
+    d0, d1, d2 = _devices(amdsmi_fixture([alone, no_hive, unlisted]))
+    for r in (d0.capabilities.xgmi_links, d0.capabilities.xgmi_hive_id):
+        assert r.status is Status.NOT_APPLICABLE and (r.reason or "").startswith("no xGMI on this device")
+    assert (d1.capabilities.xgmi_hive_id.status, d1.capabilities.xgmi_hive_id.reason) == (
+        Status.NOT_APPLICABLE, "not in an xGMI hive")
+    assert d1.capabilities.xgmi_links.value == 7
+    assert (d2.capabilities.xgmi_links.status, d2.capabilities.xgmi_links.reason) == (
+        Status.NOT_RECORDED, "links not recorded")
+
+
+@pytest.mark.parametrize(("status", "reasons"), [("THROTTLED", ["throttled"]), (" unthrottled ", []),
+                                                 ("MAYBE", None)])
+def test_throttle_status_as_text_of_some_releases(status: str, reasons: list[str] | None) -> None:
+    g = mi300x(0)
+    g.dicts[("amdsmi_get_gpu_metrics_info",)] = {"throttle_status": status, "indep_throttle_status": "N/A"}
+    r = _devices(amdsmi_fixture([g]))[0].health.throttle_reasons
+    if reasons is None:
+        assert (r.status, r.reason) == (Status.ERROR, "unexpected throttle_status 'MAYBE'")
+    else:
+        assert r.value == reasons
