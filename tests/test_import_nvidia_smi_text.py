@@ -629,3 +629,23 @@ def test_unprintable_mig_uuid_in_the_listing_is_a_clear_error(tmp_path: Path) ->
     bad.write_text(text.replace(uuid.group(1), "MIG-\x01bad", 1), encoding="utf-8")
     with pytest.raises(ImportFormatError, match="MIG device 0 UUID"):
         run_importer("nvidia-smi-text", [str(bad)])
+
+
+def test_logs_past_the_limits_or_without_their_key_lines_are_one_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    nameless = re.sub(r"\n *Product Name +: [^\n]*", "", GOOD)
+    no_gpus = GOOD.split("Attached GPUs")[0]
+    for text, problem in ((nameless, "block at line 9 has no Product Name"),
+                          (no_gpus, "is truncated (no Attached GPUs, no GPU block)")):
+        with pytest.raises(ImportFormatError) as e:
+            imp.import_files([str(write(tmp_path, text, "bad.txt"))])
+        assert str(e.value).startswith("bad.txt: ") and problem in str(e.value), str(e.value)
+    two = log_q(gpu_q(), gpu_q("00000000:5E:00.0", uuid="GPU-aaaaaaaa-bbbb-4ccc-8ddd-000000000002"))
+    monkeypatch.setattr(imp, "MAX_GPUS", 1)
+    with pytest.raises(ImportFormatError, match=r"^two\.txt: 2 GPU blocks; at most 1 are accepted"):
+        imp.import_files([str(write(tmp_path, two, "two.txt"))])
+    monkeypatch.setattr(imp, "MAX_NODES", 50)
+    with pytest.raises(ImportFormatError, match=r"^long\.txt: more than 50 lines in one -q log"):
+        imp.import_files([str(write(tmp_path, GOOD, "long.txt"))])
