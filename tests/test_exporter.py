@@ -274,3 +274,29 @@ def test_prometheus_client_and_yaml_are_imported_lazily_and_missing_client_is_on
     assert r.returncode == 1
     assert r.stderr == ("gpuabst: error: the Prometheus exporter needs prometheus-client: "
                         "pip install 'gpuabst[exporter]' (prometheus-client)\n")
+
+
+def test_a_read_that_raises_is_answered_with_500_and_one_line_and_the_server_keeps_serving() -> None:
+    """Whatever goes wrong inside a read (here a collector whose read raises, as a bug would), the
+    scrape is answered, not dropped, and the next one is served."""
+
+    class Broken(HealthCollector):
+        fail = True
+
+        def state(self) -> tuple[Snapshot, Any, float]:
+            if Broken.fail:
+                raise RuntimeError("the read went wrong")
+            return super().state()
+
+    with Machine([nvml_fixture(1)], backends=["nvml"]) as m:
+        server = MetricsServer(Broken(m, HealthPolicy(), min_interval_s=0), "127.0.0.1", 0).start()
+        try:
+            for path in ("/metrics", "/healthz"):
+                assert _get(server.url + path) == (500, "gpuabst: RuntimeError: the read went wrong\n")
+            assert _get(server.url + "/") == (200, "gpuabst exporter: /metrics (Prometheus), /healthz (node "
+                                                   "verdict)\n")
+            Broken.fail = False
+            status, body = _get(server.url + "/healthz")
+            assert status == 200 and json.loads(body)["verdict"] == "ok"
+        finally:
+            server.shutdown()
