@@ -22,7 +22,7 @@ MIB = 1024 * 1024
 
 
 def _text(v: Any) -> str:
-    if type(v) is str:  # what nvidia-ml-py 11.5 and later give
+    if type(v) is str:  # what current nvidia-ml-py releases give (older ones gave bytes)
         return v.strip()
     s = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
     return s.strip()
