@@ -164,3 +164,27 @@ def test_fake_error_classes_match_the_real_ones() -> None:
         assert type(real).__name__ == type(fake).__name__
         assert real.value == fake.value
         assert isinstance(fake, fake_pynvml.NVMLError) and str(fake)
+
+
+def test_capturing_and_replaying_are_kept_apart_in_the_library_api() -> None:
+    """The command line refuses these before building a Machine; the library says the same itself."""
+    from gpuabst.errors import BackendError
+
+    with pytest.raises(BackendError, match="cannot capture while replaying fixtures"):
+        Machine([nvml_fixture(1)], backends=["nvml"], capture=True)
+    with Machine([nvml_fixture(1)], backends=["nvml"]) as m, \
+            pytest.raises(BackendError, match="this Machine was not opened with capture=True"):
+        m.capture()
+
+
+def test_closing_a_machine_never_raises_over_a_backend_whose_close_hook_fails(standin_pynvml: Any) -> None:
+    """A plugin's ``_close`` that raises (here the NVML backend's, replaced as a plugin's bug would be)."""
+    with Machine([], backends=["nvml"]) as m:
+        assert len(m.devices()) == 2
+
+        def broken_close() -> None:
+            raise RuntimeError("the driver went away")
+
+        m.backend("nvml")._close = broken_close  # type: ignore[method-assign]
+    m.close()  # again: still quiet
+    assert len(m.devices()) == 2  # and the backend opens again on the next read
