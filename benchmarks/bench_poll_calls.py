@@ -46,9 +46,13 @@ def count_calls(gpus: int, backend: str = "nvml") -> dict[str, int]:
 
 
 def timings(gpus: int, repeat: int) -> dict[str, float]:
-    """Median milliseconds of a snapshot, a poll, a poll plus evaluating health, and evaluating it alone."""
+    """Median milliseconds of a snapshot, a poll, a poll plus evaluating health, evaluating it alone, and
+    (where prometheus-client is installed) a whole /metrics scrape: poll, verdict and exposition text."""
     fx = nvml_fixture(gpus)
     out: dict[str, list[float]] = {"snapshot": [], "poll": [], "poll + health": [], "health verdict alone": []}
+    scrape = _scrape_text()
+    if scrape is not None:
+        out["/metrics scrape (poll, verdict, exposition text)"] = []
     for _ in range(repeat):
         with Machine([fx], backends=["nvml"]) as m:
             m.backend_reports()
@@ -65,7 +69,35 @@ def timings(gpus: int, repeat: int) -> dict[str, float]:
             t = time.perf_counter()
             evaluate(polled)
             out["health verdict alone"].append(time.perf_counter() - t)
+            if scrape is not None:
+                text = scrape(m)  # the collector's first read is a snapshot: time the next, a poll
+                t = time.perf_counter()
+                text = scrape(m)
+                out["/metrics scrape (poll, verdict, exposition text)"].append(time.perf_counter() - t)
+                global SCRAPE_SIZE
+                SCRAPE_SIZE = (len(text), sum(1 for line in text.splitlines() if not line.startswith(b"#")))
     return {k: statistics.median(v) * 1000 for k, v in out.items()}
+
+
+SCRAPE_SIZE: tuple[int, int] | None = None
+"""Bytes and samples of the last scrape timed."""
+
+
+def _scrape_text() -> Any:
+    """``scrape(machine) -> bytes``: what ``gpuabst serve`` answers on /metrics, one collector per Machine;
+    None without prometheus-client (the exporter extra)."""
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        return None
+    from gpuabst.exporter.prometheus import HealthCollector, metrics_text
+
+    collectors: dict[int, HealthCollector] = {}
+
+    def scrape(m: Machine) -> bytes:
+        c = collectors.setdefault(id(m), HealthCollector(m, min_interval_s=0))
+        return metrics_text(c)
+    return scrape
 
 
 def main() -> None:
@@ -96,6 +128,10 @@ def main() -> None:
     print("|---|---:|")
     for k, v in timings(n, args.repeat).items():
         print(f"| {k} | {v:.2f} |")
+    if SCRAPE_SIZE is not None:
+        print(f"\nA /metrics scrape of {n} GPUs: {SCRAPE_SIZE[0]:,} bytes, {SCRAPE_SIZE[1]:,} samples.")
+    else:
+        print("\n(prometheus-client is not installed: no /metrics scrape timed)")
 
 
 if __name__ == "__main__":
