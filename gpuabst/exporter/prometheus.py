@@ -22,6 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from gpuabst.errors import BackendError
 from gpuabst.exporter import DEFAULT_PORT
+from gpuabst.exporter.text_format import exposition
 from gpuabst.health import DEFAULT_POLICY, HealthPolicy, Level, NodeHealth, evaluate
 from gpuabst.health.checks import walk_readings
 from gpuabst.health.policy import AMD_THERMAL_THROTTLE, HARDWARE_THROTTLE, THERMAL_THROTTLE
@@ -283,14 +284,9 @@ class HealthCollector:
 
 
 def metrics_text(collector: HealthCollector) -> bytes:
-    """The exposition text of ``collector`` (what /metrics serves)."""
-    _client()
-    from prometheus_client import CollectorRegistry, generate_latest
-
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
-    out: bytes = generate_latest(registry)
-    return out
+    """The exposition text of ``collector`` (what /metrics serves), in the Prometheus text format
+    written by :func:`gpuabst.exporter.text_format.exposition`."""
+    return exposition(collector.collect())
 
 
 class _Server(socketserver.ThreadingMixIn, WSGIServer):

@@ -1,0 +1,97 @@
+"""gpuabst's own writer of the Prometheus text format: it must mean exactly what prometheus-client's
+``generate_latest`` writes for the same metric families (both parsed by prometheus-client's parser)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from synthetic import nvml_fixture
+
+from gpuabst.exporter.text_format import exposition, go_float
+from gpuabst.health import HealthPolicy, evaluate
+from gpuabst.machine import Machine
+from gpuabst.model import Device, HealthReadings, PciInfo, Snapshot
+from gpuabst.reading import Status, missing, ok
+
+prometheus_client = pytest.importorskip("prometheus_client")
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from prometheus_client.utils import floatToGoString  # noqa: E402
+
+from gpuabst.exporter.prometheus import metric_families  # noqa: E402
+
+
+def _client_text(families: list[Any]) -> bytes:
+    class Fixed:
+        def collect(self) -> list[Any]:
+            return families
+
+    registry = prometheus_client.CollectorRegistry(auto_describe=False)
+    registry.register(Fixed())
+    out: bytes = prometheus_client.generate_latest(registry)
+    return out
+
+
+def _parsed(text: bytes) -> list[tuple[Any, ...]]:
+    out = []
+    for fam in text_string_to_metric_families(text.decode("utf-8")):
+        samples = [(s.name, tuple(sorted(s.labels.items())),
+                    "NaN" if math.isnan(s.value) else s.value) for s in fam.samples]
+        out.append((fam.name, fam.type, fam.documentation, samples))
+    return out
+
+
+def _odd_gpu() -> Device:
+    """Label values a GPU may carry that need escaping: quotes, backslashes, a newline, non-ASCII."""
+    src = "amdsmi"
+    return Device(vendor="amd", index=3, name=ok('AMD "Instinct" MI300X\\OAM\nrev 2 — ß', src, "asic"),
+                  uuid=ok("5c4b\\0000", src, "uuid"), pci=PciInfo(bus_id=ok("0000:0c:00.0", src, "bdf")),
+                  health=HealthReadings(temperature_c=ok(float("nan"), src, "temp"),
+                                        power_draw_w=ok(float("inf"), src, "power"),
+                                        ecc_uncorrected_volatile=ok(12_345_678_901, src, "ecc"),
+                                        utilization_gpu_pct=ok(0.1, src, "activity"),
+                                        fan_speed_pct=missing(Status.TIMEOUT, src, "fan", 'no "answer"')),
+                  sources=[src])
+
+
+def _states() -> list[tuple[str, Snapshot, HealthPolicy]]:
+    fx = nvml_fixture(2, ecc_dbe=1, pending=True)
+    with Machine([fx], backends=["nvml"]) as m:
+        nvidia = m.snapshot()
+        polled = m.poll()
+    return [("nvidia", nvidia, HealthPolicy()), ("nvidia polled, 2 expected", polled, HealthPolicy(expected_devices=2)),
+            ("odd values", Snapshot([_odd_gpu()], nvidia.backends, None), HealthPolicy()),
+            ("no GPU", Snapshot([], [], None), HealthPolicy(expected_devices=1))]
+
+
+@pytest.mark.parametrize(("label", "snap", "policy"), _states(), ids=lambda v: v if isinstance(v, str) else "")
+def test_the_text_means_what_prometheus_client_writes(label: str, snap: Snapshot, policy: HealthPolicy) -> None:
+    families = list(metric_families(snap, evaluate(snap, policy), policy, read_seconds=0.0123))
+    ours, theirs = exposition(families), _client_text(families)
+    assert _parsed(ours) == _parsed(theirs)
+    assert len(ours.splitlines()) == len(theirs.splitlines())
+
+
+@pytest.mark.parametrize("value", [0, 1, 2, -1, 0.0, -0.0, 1.5, 0.1, 1e-10, 33.0, 123456.0, 1234567.0, 12345678.0,
+                                   1e7, 9_999_999.5, 1.2345e20, -1.2345e20, 80 * 2**30, True, False,
+                                   float("inf"), float("-inf"), float("nan")])
+def test_values_are_written_as_prometheus_client_writes_them(value: float) -> None:
+    assert go_float(value) == floatToGoString(value)  # type: ignore[no-untyped-call]
+
+
+def test_what_the_format_cannot_say_is_refused() -> None:
+    from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+
+    with pytest.raises(ValueError, match="only gauges and counters"):
+        exposition([HistogramMetricFamily("h", "a histogram", buckets=[("+Inf", 1)], sum_value=1)])
+    bad = GaugeMetricFamily("ok_name", "doc", labels=["bad-label"])
+    bad.add_metric(["x"], 1)
+    with pytest.raises(ValueError, match="not Prometheus label names"):
+        exposition([bad])
+    with pytest.raises(ValueError, match="not a Prometheus metric name"):
+        exposition([GaugeMetricFamily("9lives", "doc")])
+    stamped = GaugeMetricFamily("stamped", "doc")
+    stamped.add_metric([], 1, timestamp=5)
+    with pytest.raises(ValueError, match="timestamps"):
+        exposition([stamped])
