@@ -33,11 +33,15 @@ GPU_LABELS = {"index", "uuid", "bus_id", "vendor", "model"}
 
 
 def _get(url: str) -> tuple[int, str]:
+    return _get_with_type(url)[:2]
+
+
+def _get_with_type(url: str) -> tuple[int, str, str]:
     try:
         with urllib.request.urlopen(url, timeout=10) as r:
-            return r.status, r.read().decode()
+            return r.status, r.read().decode(), r.headers.get("Content-Type", "")
     except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+        return e.code, e.read().decode(), e.headers.get("Content-Type", "")
 
 
 def _samples(text: str) -> dict[str, list[Any]]:
@@ -75,8 +79,8 @@ def sick_server() -> Iterator[MetricsServer]:
 
 def test_metrics_scraped_over_a_socket_and_parsed(sick_server: MetricsServer) -> None:
     assert sick_server.port > 0 and sick_server.host == "127.0.0.1"
-    status, text = _get(sick_server.url + "/metrics")
-    assert status == 200
+    status, text, kind = _get_with_type(sick_server.url + "/metrics")
+    assert status == 200 and kind == "text/plain; version=0.0.4; charset=utf-8"
     s = _samples(text)
     gpu1 = {"bus_id": "0000:19:00.0", "index": "1", "vendor": "nvidia", "model": "h100"}
     assert _one(s, "gpuabst_gpu_temperature_celsius", **gpu1) == 33.0

@@ -22,7 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from gpuabst.errors import BackendError
 from gpuabst.exporter import DEFAULT_PORT
-from gpuabst.exporter.text_format import exposition
+from gpuabst.exporter.text_format import CONTENT_TYPE, exposition
 from gpuabst.health import DEFAULT_POLICY, HealthPolicy, Level, NodeHealth, evaluate
 from gpuabst.health.checks import walk_readings
 from gpuabst.health.policy import AMD_THERMAL_THROTTLE, HARDWARE_THROTTLE, THERMAL_THROTTLE
@@ -327,10 +327,8 @@ class MetricsServer:
         path = environ.get("PATH_INFO", "/")
         try:
             if path == "/metrics":
-                from prometheus_client import CONTENT_TYPE_LATEST
-
                 body = metrics_text(self.collector)
-                start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+                start_response("200 OK", [("Content-Type", CONTENT_TYPE)])
                 return [body]
             if path == "/healthz":
                 _, node, _ = self.collector.state()

@@ -15,6 +15,9 @@ from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any
 
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The media type of what :func:`exposition` writes (the classic text format every Prometheus reads)."""
+
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _TYPES = ("gauge", "counter")
