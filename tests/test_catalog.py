@@ -277,6 +277,9 @@ def test_gpu_db_is_used_exactly(tmp_path: Path) -> None:
                                                       "memory_size": "80Gi"}}}}, "model slug"),
     ({"10de": {"name": "nvidia", "devices": {"2330": {"name": "h100", "interface": "NVLink",
                                                       "memory_size": "80Gi"}}}}, "neither PCIe nor SXM"),
+    ({"10de": {"name": "nvidia", "devices": {"h100": {"name": "h100"}}}}, "device key '10de:h100' is not 4 hex"),
+    ({"10de": {"name": "nvidia", "devices": {"2330": ["h100", "SXM5", "80Gi"]}}}, "device 10de:2330 is not an "
+                                                                                   "object"),
 ])
 def test_malformed_gpu_db_is_a_one_line_error(tmp_path: Path, doc: Any, words: str) -> None:
     path = _write(tmp_path, doc)
@@ -288,6 +291,13 @@ def test_malformed_gpu_db_is_a_one_line_error(tmp_path: Path, doc: Any, words: s
 def test_missing_gpu_db_file(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="cannot read"):
         catalog.load_gpu_db(tmp_path / "absent.json")
+
+
+def test_gpu_db_that_is_not_utf8_text(tmp_path: Path) -> None:
+    path = tmp_path / "gpus.json"
+    path.write_bytes(b'{"10de": "\xff\xfe"}')
+    with pytest.raises(CatalogError, match=r"gpus\.json: not UTF-8 text$"):
+        catalog.load_gpu_db(path)
 
 
 def test_cli_gpu_db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
