@@ -389,3 +389,34 @@ def test_bus_ids_kept_for_speed_are_bounded_and_short() -> None:
     assert len(pci._normalized) <= 4096 and padded not in pci._normalized
     with pytest.raises(ValueError, match="not a PCI bus id"):
         normalize_bus_id("0000:3b:00")
+
+
+def test_kernel_values_that_are_not_what_pcie_allows_say_so(tree: Path) -> None:
+    dev = tree / "bus" / "pci" / "devices" / T.H100_BUS
+    (dev / "current_link_speed").write_text("7.0 GT/s PCIe\n")  # a number, but no PCIe generation's
+    (dev / "max_link_width").write_text("sixteen\n")
+    (dev / "resource").write_text(T.resource((0xE2000000, 16 << 20, T.MEM32)))  # BAR1 not assigned
+    (tree / "module" / "nvidia" / "version").write_text("\n")
+    d = _live(tree)[T.H100_BUS]
+    gen, width = d.health.pcie_current_generation, d.capabilities.pcie_max_width
+    assert (gen.status, gen.reason) == (Status.ERROR, "7 GT/s is not a PCIe link speed")
+    assert width.status is Status.ERROR and (width.reason or "").startswith("unexpected value 'sixteen")
+    bar1 = d.memory.bar1_total_bytes
+    assert (bar1.status, bar1.reason) == (Status.UNSUPPORTED, "BAR1 is not assigned")
+    version = d.driver_version
+    assert (version.status, version.reason) == (Status.UNSUPPORTED, "the nvidia module's version is empty")
+    assert d.pci.device_id.value == "0x2330"
+
+
+def test_a_poll_keeps_a_device_without_a_bus_id_as_it_was(tree: Path) -> None:
+    from gpuabst.model import replace as model_replace
+    from gpuabst.reading import missing
+
+    backend = PciBackend(root=tree)
+    try:
+        first = backend.devices()
+        odd = model_replace(first[0], pci=model_replace(first[0].pci, bus_id=missing(Status.ERROR, "pci", None, "x")))
+        polled = backend.poll([odd, *first[1:]])
+        assert polled[0] is odd and len(polled) == len(first)
+    finally:
+        backend.close()
