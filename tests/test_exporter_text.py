@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from synthetic import nvml_fixture
 
-from gpuabst.exporter.text_format import exposition, go_float
+from gpuabst.exporter.text_format import Family, exposition, go_float
 from gpuabst.health import HealthPolicy, evaluate
 from gpuabst.machine import Machine
 from gpuabst.model import Device, HealthReadings, PciInfo, Snapshot
@@ -19,7 +19,7 @@ prometheus_client = pytest.importorskip("prometheus_client")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 from prometheus_client.utils import floatToGoString  # noqa: E402
 
-from gpuabst.exporter.prometheus import metric_families  # noqa: E402
+from gpuabst.exporter.prometheus import families, metric_families  # noqa: E402
 
 
 def _client_text(families: list[Any]) -> bytes:
@@ -67,8 +67,9 @@ def _states() -> list[tuple[str, Snapshot, HealthPolicy]]:
 
 @pytest.mark.parametrize(("label", "snap", "policy"), _states(), ids=lambda v: v if isinstance(v, str) else "")
 def test_the_text_means_what_prometheus_client_writes(label: str, snap: Snapshot, policy: HealthPolicy) -> None:
-    families = list(metric_families(snap, evaluate(snap, policy), policy, read_seconds=0.0123))
-    ours, theirs = exposition(families), _client_text(families)
+    node = evaluate(snap, policy)
+    ours = exposition(families(snap, node, policy, read_seconds=0.0123))
+    theirs = _client_text(list(metric_families(snap, node, policy, read_seconds=0.0123)))
     assert _parsed(ours) == _parsed(theirs)
     assert len(ours.splitlines()) == len(theirs.splitlines())
 
@@ -81,17 +82,26 @@ def test_values_are_written_as_prometheus_client_writes_them(value: float) -> No
 
 
 def test_what_the_format_cannot_say_is_refused() -> None:
-    from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
-
     with pytest.raises(ValueError, match="only gauges and counters"):
-        exposition([HistogramMetricFamily("h", "a histogram", buckets=[("+Inf", 1)], sum_value=1)])
-    bad = GaugeMetricFamily("ok_name", "doc", labels=["bad-label"])
-    bad.add_metric(["x"], 1)
+        Family("histogram", "h", "a histogram")
     with pytest.raises(ValueError, match="not Prometheus label names"):
-        exposition([bad])
+        Family("gauge", "ok_name", "doc", labels=["bad-label"])
+    with pytest.raises(ValueError, match="or repeated"):
+        Family("gauge", "ok_name", "doc", labels=["a", "a"])
     with pytest.raises(ValueError, match="not a Prometheus metric name"):
-        exposition([GaugeMetricFamily("9lives", "doc")])
-    stamped = GaugeMetricFamily("stamped", "doc")
-    stamped.add_metric([], 1, timestamp=5)
-    with pytest.raises(ValueError, match="timestamps"):
-        exposition([stamped])
+        Family("gauge", "9lives", "doc")
+    with pytest.raises(ValueError, match="2 label values for labels"):
+        Family("gauge", "ok_name", "doc", labels=["a"]).add(["x", "y"], 1)
+
+
+def test_a_family_is_written_with_its_labels_in_name_order_and_counters_as_totals() -> None:
+    errors = Family("counter", "x_errors", "errors\\by kind\nper device", labels=["kind", "device"])
+    errors.add(["ecc", 'gpu "0"'], 2)
+    errors.add(["pcie", "gpu\\1"], 0.5)
+    up = Family("gauge", "x_up", "up")
+    up.add([], 1)
+    assert exposition([errors, up]).decode() == (
+        "# HELP x_errors_total errors\\\\by kind\\nper device\n# TYPE x_errors_total counter\n"
+        'x_errors_total{device="gpu \\"0\\"",kind="ecc"} 2.0\n'
+        'x_errors_total{device="gpu\\\\1",kind="pcie"} 0.5\n'
+        "# HELP x_up up\n# TYPE x_up gauge\nx_up 1.0\n")

@@ -22,7 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from gpuabst.errors import BackendError
 from gpuabst.exporter import DEFAULT_PORT
-from gpuabst.exporter.text_format import CONTENT_TYPE, exposition
+from gpuabst.exporter.text_format import CONTENT_TYPE, Family, exposition
 from gpuabst.health import DEFAULT_POLICY, HealthPolicy, Level, NodeHealth, evaluate
 from gpuabst.health.checks import walk_readings
 from gpuabst.health.policy import AMD_THERMAL_THROTTLE, HARDWARE_THROTTLE, THERMAL_THROTTLE
@@ -127,58 +127,58 @@ def _number(r: Reading[Any]) -> float | None:
     return None
 
 
-def metric_families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEFAULT_POLICY,
-                    read_seconds: float | None = None) -> Iterator[Any]:
-    """Every metric family for one reading of the node (prometheus_client metric families)."""
-    core = _client()
+def families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEFAULT_POLICY,
+             read_seconds: float | None = None) -> Iterator[Family]:
+    """Every metric family for one reading of the node, as gpuabst's own :class:`Family` tables
+    (written by :func:`exposition`; :func:`metric_families` gives them as prometheus-client's)."""
     from gpuabst import __version__
 
-    build = core.GaugeMetricFamily("gpuabst_build_info", "gpuabst version", labels=["version"])
-    build.add_metric([__version__], 1)
+    build = Family("gauge", "gpuabst_build_info", "gpuabst version", labels=["version"])
+    build.add([__version__], 1)
     yield build
 
     gpus = [d for d in snap.devices if d.device_type == "gpu"]
-    info = core.GaugeMetricFamily("gpuabst_gpu_info", "identity of each GPU (value 1)",
+    info = Family("gauge", "gpuabst_gpu_info", "identity of each GPU (value 1)",
                                   labels=[*GPU_LABELS, "name", "driver_version", "device_type", "sources"])
     for d in gpus:
-        info.add_metric([*gpu_labels(d), str(d.name.get("")), str(d.driver_version.get("")), d.device_type,
+        info.add([*gpu_labels(d), str(d.name.get("")), str(d.driver_version.get("")), d.device_type,
                          ",".join(d.sources)], 1)
     yield info
 
     for name, doc, path, scale in GAUGES:
-        fam = core.GaugeMetricFamily(name, doc, labels=GPU_LABELS)
+        fam = Family("gauge", name, doc, labels=GPU_LABELS)
         for d in gpus:
             v = _number(_reading(d, path))
             if v is not None:
-                fam.add_metric(gpu_labels(d), v * scale)
+                fam.add(gpu_labels(d), v * scale)
         yield fam
 
     for name, doc, label, parts in LABELLED:
-        fam = core.GaugeMetricFamily(name, doc, labels=[*GPU_LABELS, label])
+        fam = Family("gauge", name, doc, labels=[*GPU_LABELS, label])
         scale = HZ_PER_MHZ if name.endswith("_hertz") else 1
         for d in gpus:
             for value, path in parts:
                 v = _number(_reading(d, path))
                 if v is not None:
-                    fam.add_metric([*gpu_labels(d), value], v * scale)
+                    fam.add([*gpu_labels(d), value], v * scale)
         yield fam
 
-    ecc = core.CounterMetricFamily("gpuabst_gpu_ecc_errors", "ECC errors; scope volatile counts since the driver "
+    ecc = Family("counter", "gpuabst_gpu_ecc_errors", "ECC errors; scope volatile counts since the driver "
                                    "loaded, aggregate over the GPU's lifetime", labels=[*GPU_LABELS, "type", "scope"])
-    deferred = core.CounterMetricFamily("gpuabst_gpu_ecc_deferred_errors", "deferred (poisoned) ECC errors",
+    deferred = Family("counter", "gpuabst_gpu_ecc_deferred_errors", "deferred (poisoned) ECC errors",
                                         labels=GPU_LABELS)
     for d in gpus:
         for kind, scope, path in ECC:
             v = _number(_reading(d, path))
             if v is not None:
-                ecc.add_metric([*gpu_labels(d), kind, scope], v)
+                ecc.add([*gpu_labels(d), kind, scope], v)
         v = _number(d.health.ecc_deferred)
         if v is not None:
-            deferred.add_metric(gpu_labels(d), v)
+            deferred.add(gpu_labels(d), v)
     yield ecc
     yield deferred
 
-    reasons = core.GaugeMetricFamily("gpuabst_gpu_clock_event_reason_active",
+    reasons = Family("gauge", "gpuabst_gpu_clock_event_reason_active",
                                      "1 when this reason holds the clocks down (throttling)",
                                      labels=[*GPU_LABELS, "reason"])
     for d in gpus:
@@ -186,10 +186,11 @@ def metric_families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEF
         if r.ok:
             active = list(r.value or [])
             for reason in dict.fromkeys([*KNOWN_REASONS.get(d.vendor, ()), *active]):
-                reasons.add_metric([*gpu_labels(d), reason], 1 if reason in active else 0)
+                reasons.add([*gpu_labels(d), reason], 1 if reason in active else 0)
     yield reasons
 
-    unavailable = core.GaugeMetricFamily(
+    unavailable = Family(
+        "gauge",
         "gpuabst_gpu_reading_unavailable", "1 for each value that could not be read, by why (timeout, error, "
         "no_permission, not_recorded); values the GPU does not have (unsupported) are not listed",
         labels=[*GPU_LABELS, "field", "status"])
@@ -197,13 +198,13 @@ def metric_families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEF
         for field, r in walk_readings(d):
             if r.status in (Status.TIMEOUT, Status.ERROR, Status.NO_PERMISSION) or (
                     r.status is Status.NOT_RECORDED and r.reason != "no backend reported this value"):
-                unavailable.add_metric([*gpu_labels(d), field, r.status.value], 1)
+                unavailable.add([*gpu_labels(d), field, r.status.value], 1)
     yield unavailable
 
     by_index = {d.index: d for d in gpus}
-    health = core.GaugeMetricFamily("gpuabst_gpu_health", "the GPU's health verdict: 1 for the state it is in",
+    health = Family("gauge", "gpuabst_gpu_health", "the GPU's health verdict: 1 for the state it is in",
                                     labels=[*GPU_LABELS, "state"])
-    checks = core.GaugeMetricFamily("gpuabst_gpu_health_check", "each health check's outcome: 1 for its state",
+    checks = Family("gauge", "gpuabst_gpu_health_check", "each health check's outcome: 1 for its state",
                                     labels=[*GPU_LABELS, "system", "check", "state"])
     for verdict in node.devices:
         dev = by_index.get(verdict.index)
@@ -212,40 +213,53 @@ def metric_families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEF
         labels = gpu_labels(dev)
         for state in LEVELS:
             if state != Level.NOT_APPLICABLE.value:
-                health.add_metric([*labels, state], 1 if verdict.level.value == state else 0)
+                health.add([*labels, state], 1 if verdict.level.value == state else 0)
         for c in verdict.checks:
             for state in LEVELS:
-                checks.add_metric([*labels, c.system, c.name, state], 1 if c.level.value == state else 0)
+                checks.add([*labels, c.system, c.name, state], 1 if c.level.value == state else 0)
     yield health
     yield checks
 
-    node_health = core.GaugeMetricFamily("gpuabst_node_health", "the node's health verdict: 1 for its state",
+    node_health = Family("gauge", "gpuabst_node_health", "the node's health verdict: 1 for its state",
                                          labels=["state"])
     for state in LEVELS:
         if state != Level.NOT_APPLICABLE.value:
-            node_health.add_metric([state], 1 if node.level.value == state else 0)
+            node_health.add([state], 1 if node.level.value == state else 0)
     yield node_health
-    node_checks = core.GaugeMetricFamily("gpuabst_node_health_check", "each node check's outcome: 1 for its state",
+    node_checks = Family("gauge", "gpuabst_node_health_check", "each node check's outcome: 1 for its state",
                                          labels=["check", "state"])
     for c in node.checks:
         for state in LEVELS:
-            node_checks.add_metric([c.name, state], 1 if c.level.value == state else 0)
+            node_checks.add([c.name, state], 1 if c.level.value == state else 0)
     yield node_checks
-    found = core.GaugeMetricFamily("gpuabst_node_gpus", "GPUs found on the node")
-    found.add_metric([], len(gpus))
+    found = Family("gauge", "gpuabst_node_gpus", "GPUs found on the node")
+    found.add([], len(gpus))
     yield found
     if policy.expected_devices is not None:
-        expected = core.GaugeMetricFamily("gpuabst_node_gpus_expected", "GPUs the policy expects on the node")
-        expected.add_metric([], policy.expected_devices)
+        expected = Family("gauge", "gpuabst_node_gpus_expected", "GPUs the policy expects on the node")
+        expected.add([], policy.expected_devices)
         yield expected
-    up = core.GaugeMetricFamily("gpuabst_backend_up", "1 when the backend read the node", labels=["backend"])
+    up = Family("gauge", "gpuabst_backend_up", "1 when the backend read the node", labels=["backend"])
     for b in snap.backends:
-        up.add_metric([b.name], 1 if b.available else 0)
+        up.add([b.name], 1 if b.available else 0)
     yield up
     if read_seconds is not None:
-        dur = core.GaugeMetricFamily("gpuabst_read_duration_seconds", "time the last reading of the node took")
-        dur.add_metric([], read_seconds)
+        dur = Family("gauge", "gpuabst_read_duration_seconds", "time the last reading of the node took")
+        dur.add([], read_seconds)
         yield dur
+
+
+def metric_families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEFAULT_POLICY,
+                    read_seconds: float | None = None) -> Iterator[Any]:
+    """Every metric family for one reading of the node, as prometheus-client metric families (for a
+    registry of one's own; /metrics writes :func:`families` directly)."""
+    core = _client()
+    kinds = {"gauge": core.GaugeMetricFamily, "counter": core.CounterMetricFamily}
+    for fam in families(snap, node, policy, read_seconds):
+        out = kinds[fam.type](fam.name, fam.documentation, labels=fam.labels)
+        for values, value in fam.rows:
+            out.add_metric(values, value)
+        yield out
 
 
 class HealthCollector:
@@ -279,6 +293,11 @@ class HealthCollector:
         snap, node, took = self.state()
         return list(metric_families(snap, node, self.policy, took))
 
+    def families(self) -> list[Family]:
+        """What :meth:`collect` gives, as gpuabst's own tables (what /metrics writes)."""
+        snap, node, took = self.state()
+        return list(families(snap, node, self.policy, took))
+
     def describe(self) -> Iterable[Any]:
         return []  # no read at registration time
 
@@ -286,7 +305,7 @@ class HealthCollector:
 def metrics_text(collector: HealthCollector) -> bytes:
     """The exposition text of ``collector`` (what /metrics serves), in the Prometheus text format
     written by :func:`gpuabst.exporter.text_format.exposition`."""
-    return exposition(collector.collect())
+    return exposition(collector.families())
 
 
 class _Server(socketserver.ThreadingMixIn, WSGIServer):

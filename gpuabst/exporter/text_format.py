@@ -1,19 +1,18 @@
-"""The Prometheus text exposition format (version 0.0.4) of gpuabst's metric families, written directly.
+"""gpuabst's metric families, and the Prometheus text exposition format (0.0.4) they are written in.
 
-prometheus-client's ``generate_latest`` checks and escapes every label name of every sample; with
-gpuabst's ~110 samples per GPU that was four fifths of a /metrics scrape (docs/performance.md).
-gpuabst's metric and label names are fixed, so they are checked once per family here, and only label
-values (GPU names, bus ids, reasons) are escaped. The output means the same as the client's: the tests
-parse both with prometheus-client's own parser and compare.
+prometheus-client builds a dict per sample and checks and escapes every label name of every sample;
+with gpuabst's ~110 samples per GPU that was four fifths of a /metrics scrape (docs/performance.md).
+Here a family is a table: its label names once (checked once), then one row of label values per
+sample, and only label values (GPU names, bus ids, reasons) are escaped. The text means the same as
+what prometheus-client writes for the same families: the tests parse both with the client's own
+parser and compare them.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
-from operator import itemgetter
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The media type of what :func:`exposition` writes (the classic text format every Prometheus reads)."""
@@ -23,53 +22,58 @@ _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _TYPES = ("gauge", "counter")
 
 
-def exposition(families: Iterable[Any]) -> bytes:
-    """Text format 0.0.4 of prometheus-client metric families (gauges and counters, without timestamps)."""
-    out: list[str] = []
-    for fam in families:
-        if fam.type not in _TYPES:
-            raise ValueError(f"{fam.name}: only gauges and counters are written here, not {fam.type}")
-        name = f"{fam.name}_total" if fam.type == "counter" else fam.name
+class Family:
+    """One metric family: its type (``gauge`` or ``counter``), name, help text and label names, and a
+    row per sample (label values in that order, value). A counter's samples are named ``<name>_total``,
+    as prometheus-client names them."""
+
+    __slots__ = ("documentation", "labels", "name", "rows", "type")
+
+    def __init__(self, type: str, name: str, documentation: str, labels: Sequence[str] = ()) -> None:
+        if type not in _TYPES:
+            raise ValueError(f"{name}: only gauges and counters are written here, not {type}")
         if not _NAME.fullmatch(name):
             raise ValueError(f"not a Prometheus metric name: {name!r}")
+        bad = [k for k in labels if not _LABEL_NAME.fullmatch(k)]
+        if bad or len(set(labels)) != len(labels):
+            raise ValueError(f"{name}: not Prometheus label names, or repeated: {list(labels)}")
+        self.type, self.name, self.documentation, self.labels = type, name, documentation, list(labels)
+        self.rows: list[tuple[Sequence[str], float]] = []
+
+    def add(self, values: Sequence[str], value: float) -> None:
+        """One sample: its label values, in the order of :attr:`labels`, and its value."""
+        if len(values) != len(self.labels):
+            raise ValueError(f"{self.name}: {len(values)} label values for labels {self.labels}")
+        self.rows.append((values, value))
+
+
+def exposition(families: Iterable[Family]) -> bytes:
+    """The Prometheus text format of ``families``: HELP and TYPE lines, then a line per sample with its
+    labels in name order (as prometheus-client writes them)."""
+    out: list[str] = []
+    for fam in families:
+        name = f"{fam.name}_total" if fam.type == "counter" else fam.name
         out.append(f"# HELP {name} {_escape_help(fam.documentation)}\n# TYPE {name} {fam.type}\n")
-        getters: dict[tuple[str, ...], Any] = {}  # label names (sorted) -> their values' getter, checked once
-        for sample in fam.samples:
-            if sample.timestamp is not None:
-                raise ValueError(f"{sample.name}: samples with timestamps are not written here")
-            labels = sample.labels
-            value = _COMMON.get(sample.value) if type(sample.value) is int else None
-            if value is None:
-                value = go_float(sample.value)
-            if not labels:
-                out.append(f"{sample.name} {value}\n")
+        order = sorted(range(len(fam.labels)), key=fam.labels.__getitem__)
+        heads = [f'{fam.labels[i]}="' for i in order]
+        for values, value in fam.rows:
+            number = _COMMON.get(value) if type(value) is int else None
+            if number is None:
+                number = go_float(value)
+            if not heads:
+                out.append(f"{name} {number}\n")
                 continue
-            keys = tuple(sorted(labels))
-            get = getters.get(keys)
-            if get is None:
-                bad = [k for k in keys if not _LABEL_NAME.fullmatch(k)]
-                if bad or not _NAME.fullmatch(sample.name):
-                    raise ValueError(f"{sample.name}: not Prometheus label names: {bad}")
-                get = getters[keys] = _values_getter(keys)
-            values = get(labels)
-            joined = "\0".join(values)
+            ordered = [values[i] for i in order]
+            joined = "\0".join(ordered)
             if "\\" in joined or "\n" in joined or '"' in joined:
-                values = [_escape_value(v) for v in values]
-            out.append(f"{sample.name}{{{','.join(map(_PAIR.format, keys, values))}}} {value}\n")
+                ordered = [_escape_value(v) for v in ordered]
+            pairs = '",'.join(map(str.__add__, heads, ordered))
+            out.append(f'{name}{{{pairs}"}} {number}\n')
     return "".join(out).encode("utf-8")
 
 
-_PAIR = '{}="{}"'
 _COMMON = {0: "0.0", 1: "1.0"}
 """The values of one-hot state samples, as :func:`go_float` writes them."""
-
-
-def _values_getter(keys: tuple[str, ...]) -> Any:
-    """A function giving a labels dict's values for ``keys``, in order, as a tuple."""
-    if len(keys) == 1:
-        key = keys[0]
-        return lambda labels: (labels[key],)
-    return itemgetter(*keys)
 
 
 def go_float(value: float) -> str:
