@@ -217,8 +217,13 @@ def test_the_same_names_on_every_vendor() -> None:
 def test_serve_command_binds_loopback_by_default_and_stops(tmp_path: Path) -> None:
     path = tmp_path / "fx.json"
     save(nvml_fixture(1), path)
-    proc = subprocess.Popen([sys.executable, "-m", "gpuabst", "serve", "--fixture", str(path), "--backend", "nvml",
-                             "--port", "0"], stderr=subprocess.PIPE, text=True)
+    _serve_answers_and_stops([sys.executable, "-m", "gpuabst", "serve", "--fixture", str(path), "--backend", "nvml",
+                              "--port", "0"])
+
+
+def _serve_answers_and_stops(command: list[str]) -> None:
+    """Start ``gpuabst serve``, scrape it until /metrics answers, stop it as Kubernetes stops a pod."""
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
@@ -262,7 +267,7 @@ def test_serve_on_a_busy_port_is_a_one_line_error(tmp_path: Path) -> None:
     assert r.stderr.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in r.stderr
 
 
-def test_prometheus_client_and_yaml_are_imported_lazily_and_missing_client_is_one_line(tmp_path: Path) -> None:
+def test_prometheus_client_and_yaml_are_imported_lazily_and_serve_needs_no_client(tmp_path: Path) -> None:
     code = ("import sys; import gpuabst.health, gpuabst.watch, gpuabst.exporter.prometheus, "
             "gpuabst.cli.commands.serve, gpuabst.cli.commands.health; "
             "lazy = ('prometheus_client', 'yaml', 'pynvml', 'amdsmi', 'pyopencl'); "
@@ -274,10 +279,14 @@ def test_prometheus_client_and_yaml_are_imported_lazily_and_missing_client_is_on
     blocked = ("import sys; sys.modules['prometheus_client'] = None; sys.modules['prometheus_client.core'] = None; "
                "from gpuabst.cli.main import main; "
                f"sys.exit(main(['serve', '--fixture', {str(path)!r}, '--port', '0']))")
-    r = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 1
-    assert r.stderr == ("gpuabst: error: the Prometheus exporter needs prometheus-client: "
-                        "pip install 'gpuabst[exporter]' (prometheus-client)\n")
+    _serve_answers_and_stops([sys.executable, "-c", blocked])
+    # registering gpuabst's metrics in a prometheus-client registry is what needs the client
+    library = ("import sys; sys.modules['prometheus_client'] = None; sys.modules['prometheus_client.core'] = None; "
+               "from gpuabst.exporter.prometheus import metric_families; from gpuabst.errors import BackendError\n"
+               "try:\n    next(metric_families(None, None))\nexcept BackendError as e:\n    print(e)")
+    r = subprocess.run([sys.executable, "-c", library], capture_output=True, text=True, timeout=60)
+    assert r.stdout == ("the Prometheus exporter needs prometheus-client: pip install 'gpuabst[exporter]' "
+                        "(prometheus-client)\n"), r.stderr
 
 
 def test_a_read_that_raises_is_answered_with_500_and_one_line_and_the_server_keeps_serving() -> None:

@@ -1,7 +1,9 @@
 """Prometheus metrics for every health reading and verdict, with the same names on every vendor.
 
-Needs the ``exporter`` extra (``pip install 'gpuabst[exporter]'``, prometheus-client), imported
-only when a collector or server is made. Every metric is named ``gpuabst_*`` in base units
+``gpuabst serve`` writes the metrics itself (:mod:`gpuabst.exporter.text_format`); prometheus-client
+(the ``exporter`` extra, ``pip install 'gpuabst[exporter]'``) is needed only for
+:func:`metric_families` and :meth:`HealthCollector.collect`, to register the collector in a
+prometheus-client registry of one's own, and is imported only then. Every metric is named ``gpuabst_*`` in base units
 (``_celsius``, ``_watts``, ``_bytes``, ``_hertz``, ``_ratio``) and every per-GPU metric carries the
 labels ``index``, ``uuid``, ``bus_id``, ``vendor`` and ``model``. The metrics come from the
 vendor-neutral model, so an AMD GPU and an NVIDIA GPU give the same series. A value a GPU does not

@@ -14,9 +14,8 @@ from gpuabst.exporter import DEFAULT_PORT
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from gpuabst.errors import UsageError
-    from gpuabst.exporter.prometheus import HealthCollector, MetricsServer, _client
+    from gpuabst.exporter.prometheus import HealthCollector, MetricsServer
 
-    _client()  # a clear one-line error now if prometheus-client is missing
     policy = policy_from_args(args)
     with machine_from_args(args) as m:
         collector = HealthCollector(m, policy, min_interval_s=args.min_interval)
@@ -43,9 +42,9 @@ def _stop(signum: int, frame: Any) -> None:
 
 def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> dict[str, Callable[..., int]]:
     p = sub.add_parser("serve", help="Prometheus metrics at /metrics and the node verdict at /healthz",
-                       description="Serves every health reading and verdict as Prometheus metrics (needs the "
-                                   "'exporter' extra: prometheus-client). /healthz answers 200 when the node "
-                                   "is ok (or only tolerated levels are present) and 503 otherwise.")
+                       description="Serves every health reading and verdict as Prometheus metrics. /healthz "
+                                   "answers 200 when the node is ok (or only tolerated levels are present) and "
+                                   "503 otherwise.")
     common(p)
     add_policy_options(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this host only)")
