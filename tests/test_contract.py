@@ -82,6 +82,15 @@ def test_a_clean_device_passes() -> None:
      ("partitions", "partitions[1].index")),
     ({"partitions": [Partition("mig", 0, "0000:3b:00.0", memory_total_bytes=_r(-5))]},
      ("units", "partitions[0].memory_total_bytes")),
+    ({"pci": PciInfo(bar_sizes_bytes=_r({"bar0": 16 << 20, "bar1": -1}))}, ("units", "pci.bar_sizes_bytes")),
+    ({"health": HealthReadings(power_draw_w=_r(float("inf")))}, ("units", "health.power_draw_w")),
+    ({"health": HealthReadings(ecc_corrected_volatile=_r(-2))}, ("units", "health.ecc_corrected_volatile")),
+    ({"capabilities": Capabilities(pcie_max_generation=_r(9))}, ("units", "capabilities.pcie_max_generation")),
+    ({"health": HealthReadings(pcie_current_width=_r(64))}, ("units", "health.pcie_current_width")),
+    ({"health": HealthReadings(temperature_c=41.0)}, ("types", "health.temperature_c")),  # type: ignore[arg-type]
+    ({"health": HealthReadings(temperature_c=None)}, ("no_none", "health.temperature_c")),  # type: ignore[arg-type]
+    ({"partitions": [Partition("", 0, "0000:3b:00.0")]}, ("partitions", "partitions[0].kind")),
+    ({"partitions": [Partition("mig", 0, "3b:00.0")]}, ("partitions", "partitions[0].parent_bus_id")),
 ])
 def test_the_contract_catches(changes: dict[str, object], expected: tuple[str, str]) -> None:
     assert expected in _found(_device(**changes))
