@@ -152,6 +152,12 @@ def test_amd_smi_static_and_metric_of_one_machine_merge_by_gpu_index(tmp_path: P
     ("amd-smi-json", '[{"gpu": 0, "power": {"throttle_status": "MAYBE"}}]', "throttle_status"),
     ("amd-smi-json", '[{"gpu": 0, "usage": {"gfx_activity": {"unit": "%"}}}]', "expected {value, unit}"),
     ("amd-smi-json", '[{"gpu": 0, "asic": "weird"}]', "asic: expected an object"),
+    ("amd-smi-json", '[{"gpu": 0, "usage": {"gfx_activity": "lots"}}]', "usage.gfx_activity: expected a number, "
+                                                                        "got 'lots'"),
+    ("amd-smi-json", '[{"gpu": 0, "asic": {"num_compute_units": true}}]', "expected a number, got 'True'"),
+    ("amd-smi-json", '[{"gpu": 0, "asic": {"market_name": ["MI300X"]}}]', "asic.market_name: expected text, got list"),
+    ("amd-smi-json", '[{"gpu": 0, "bus": {"pcie_interface_version": "PCIe four"}}]', "expected 'Gen N', got "
+                                                                                     "'PCIe four'"),
 ])
 def test_malformed_input_names_the_file_and_the_problem(tmp_path: Path, kind: str, content: str, words: str) -> None:
     path = _write(tmp_path, content, "broken.json")
@@ -188,3 +194,18 @@ def test_every_amd_capture_imports_and_replays(capture: Path) -> None:
     want = next((n for k, n in EXPECTED_COUNTS.items() if k in capture.name), 1)
     assert len(devices) == want
     assert all(d.memory.total_bytes.ok and d.memory.total_bytes.get(0) > 8 << 30 for d in devices)
+
+
+def test_amd_smi_numbers_printed_as_text_and_na_inside_a_value(tmp_path: Path) -> None:
+    """Some amd-smi releases print ``"7 %"`` where others print ``{"value": 7, "unit": "%"}``, and put
+    "N/A" inside the value object."""
+    entry = {**AMD_SMI_STATIC, "usage": {"gfx_activity": "7 %", "umc_activity": {"value": "N/A", "unit": "%"}}}
+    d = _devices("amd-smi-json", _write(tmp_path, [entry]))[0]
+    assert d.health.utilization_gpu_pct.value == 7.0
+    memory = d.health.utilization_memory_pct
+    assert memory.status is Status.UNSUPPORTED and "N/A" in (memory.reason or "")
+
+
+def test_amd_smi_import_needs_a_file() -> None:
+    with pytest.raises(ImportFormatError, match="amd-smi-json needs at least one file"):
+        run_importer("amd-smi-json", [])
