@@ -157,6 +157,16 @@ def test_zero_platforms_replays_as_no_runtime(tmp_path: Path) -> None:
     (b"Number of platforms                               lots\n", "Number of platforms"),
     ((OBLOMOV_TEXT.replace("Max compute units                               108",
                            "Max compute units                               many", 1)).encode(), "Max compute units"),
+    (OBLOMOV_TEXT.replace("Error Correction support                        Yes",
+                          "Error Correction support                        Maybe").encode(),
+     "Error Correction support: not a yes/no value: 'Maybe'"),
+    (OBLOMOV_TEXT.replace("Device Type                                     GPU",
+                          "Device Type                                     Quantum", 1).encode(),
+     "Device Type: unknown device type 'Quantum'"),
+    (OBLOMOV_TEXT.replace("PCI-E, 0000:c1:00.0", "PCI-E, the second slot").encode(),
+     "Device Topology \\(NV\\): not a PCI location"),
+    (OBLOMOV_TEXT.replace("Number of devices                                 2",
+                          "Number of devices                                 two").encode(), "Number of devices"),
 ])
 def test_bad_files_give_one_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
     p = tmp_path / "bad.txt"
@@ -164,6 +174,19 @@ def test_bad_files_give_one_clear_error(tmp_path: Path, content: bytes, message:
     with pytest.raises(ImportFormatError, match=message) as e:
         import_files([str(p)])
     assert str(p) in str(e.value)
+
+
+def test_a_platform_without_devices_replays_as_device_not_found(tmp_path: Path) -> None:
+    text = OBLOMOV_TEXT.replace("Number of devices                                 1", "Number of devices"
+                                "                                 0").split("  Device Name                     "
+                                                                           "                cpu-haswell")[0]
+    fixture = import_files([str(_write(tmp_path, text + "\n"))])
+    assert "truncated" not in fixture.provenance
+    calls = fixture.backends["opencl"].calls
+    answers = [c.get("error", {}).get("name") for c in calls if c["fn"] == "platform_devices"]
+    assert answers == [None, "CL_DEVICE_NOT_FOUND"]  # what clGetDeviceIDs answers for a platform without devices
+    devices = S.devices_of([fixture], backends=["opencl"])
+    assert [d.name.value for d in devices] == ["NVIDIA A100-SXM4-80GB", "NVIDIA A100-SXM4-80GB"]
 
 
 def test_missing_file_and_several_files(tmp_path: Path) -> None:
