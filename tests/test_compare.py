@@ -104,3 +104,45 @@ def test_bad_input_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFix
         assert main(["compare", str(tmp_path / bad), str(NV / "a10g.json")]) == 1
         err = capsys.readouterr().err
         assert err.startswith("gpuabst: error:") and err.count("\n") == 1 and bad in err
+
+
+def test_a_partition_only_one_side_has_is_a_count_difference_and_its_fields_are_present_on_one_side() -> None:
+    from gpuabst.evaluate.compare import compare_devices
+    from gpuabst.model import replace
+
+    (mig,) = load_side(NV / "h100-mig.json").devices
+    assert len(mig.partitions) >= 2
+    fewer = replace(mig, partitions=mig.partitions[:1])
+    diffs, _ = compare_devices(mig, fewer)
+    kinds = {(d.field, d.kind) for d in diffs}
+    assert ("partitions", "value") in kinds
+    assert all(kind == "presence" for field, kind in kinds if field.startswith("partitions[1]."))
+    assert any(field.startswith("partitions[1].") for field, _ in kinds)
+    assert compare_devices(mig, fewer, ignore=["partitions*"])[0] == []
+
+
+def test_a_number_against_text_is_a_value_difference() -> None:
+    from gpuabst.evaluate.compare import compare_devices
+    from gpuabst.model import replace
+    from gpuabst.reading import ok
+
+    (d,) = load_side(NV / "a10g.json").devices
+    text = replace(d, health=replace(d.health, temperature_c=ok("hot", "nvml", "nvmlDeviceGetTemperatureV")))
+    diffs, _ = compare_devices(d, text)
+    assert [(x.field, x.kind) for x in diffs] == [("health.temperature_c", "value")]
+
+
+def test_show_documents_by_backend_and_without_devices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = _show_json(NV / "a10g.json", tmp_path / "a10g.json", capsys)
+    assert load_side(tmp_path / "a10g.json", backends=["opencl"]).devices == []
+    assert len(load_side(tmp_path / "a10g.json", backends=["nvml"]).devices) == 1
+    doc["devices"] = []
+    (tmp_path / "none.json").write_text(json.dumps(doc))
+    assert main(["compare", str(tmp_path / "none.json"), str(tmp_path / "none.json")]) == 0
+    assert "no devices on either side" in capsys.readouterr().out
+    doc["devices"] = {"0": {}}
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    from gpuabst.errors import GpuabstError
+
+    with pytest.raises(GpuabstError, match="a show document needs a devices list"):
+        load_side(tmp_path / "bad.json")
