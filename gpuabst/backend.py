@@ -135,7 +135,8 @@ class Backend(abc.ABC):
     vendor: ClassVar[str]
     library_module: ClassVar[str]
     library_distribution: ClassVar[str]
-    install_hint: ClassVar[str]
+    install_hint: ClassVar[str | None] = None
+    """What to install for this backend to run (shown beside the reason it cannot); None: nothing to say."""
     authority: ClassVar[int] = 50
     """Higher wins when two backends report the same field of one device."""
     sensitive_calls: ClassVar[dict[str, str]] = {}

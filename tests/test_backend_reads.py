@@ -336,3 +336,46 @@ def test_a_plan_read_until_failure_stops_at_the_first_failed_row(lib: Lib, timed
     r = timed.read_plan(0, plan, device_key=0, until_failure=True)
     assert [x.value for x in r.values()] == [1, 0, None] and r["link2"].status is Status.UNSUPPORTED
     assert lib.calls == 3
+
+
+def test_split_gives_each_part_its_reading_and_says_why_a_part_is_missing() -> None:
+    from gpuabst.backend import split
+    from gpuabst.fixtures.codec import MissingField, Struct
+    from gpuabst.reading import missing, ok
+
+    memory = ok(Struct("c_nvmlMemory_t", {"total": 100, "used": 40}), "minimal", "memory")
+    parts = split(memory, total_bytes=lambda m: int(m.total), used_bytes=lambda m: int(m.used),
+                  free_bytes=lambda m: m.free, reserved_bytes=lambda m: None, odd=lambda m: int("x"))
+    assert (parts["total_bytes"].value, parts["used_bytes"].value) == (100, 40)
+    assert (parts["free_bytes"].status, parts["free_bytes"].call) == (Status.NOT_RECORDED, "memory")
+    assert isinstance(MissingField("free"), AttributeError)
+    assert (parts["reserved_bytes"].status, parts["reserved_bytes"].reason) == (
+        Status.UNSUPPORTED, "reserved_bytes not given by this driver")
+    assert parts["odd"].status is Status.ERROR and (parts["odd"].reason or "").startswith("odd: invalid literal")
+    failed = missing(Status.NO_PERMISSION, "minimal", "memory", "root only")
+    assert split(failed, total_bytes=int, used_bytes=int) == {"total_bytes": failed, "used_bytes": failed}
+
+
+def test_a_plugin_whose_open_raises_its_own_bug_is_reported_unavailable_not_raised(lib: Lib) -> None:
+    class Buggy(MinimalBackend):
+        def _open(self) -> Probe:
+            raise TypeError("a plugin bug")
+
+    probe = Buggy(Given(lib)).probe()
+    assert (probe.available, probe.reason) == (False, "TypeError: a plugin bug")
+
+
+def test_a_backend_without_a_poll_of_its_own_reads_everything_again(lib: Lib) -> None:
+    from gpuabst.fixtures.codec import Codec
+
+    class Counting(MinimalBackend):
+        reads = 0
+
+        def _devices(self) -> list[Device]:
+            Counting.reads += 1
+            return [Device(vendor="minimal", index=0)]
+
+    b = Counting(Given(lib))
+    first = b.devices()
+    assert b.poll(first) == first and Counting.reads == 2
+    assert type(Counting.make_codec()) is Codec  # the plain codec, unless a backend has its own
