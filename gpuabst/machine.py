@@ -12,6 +12,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import attrs
+
 from gpuabst import catalog
 from gpuabst import fixtures as fixture_format
 from gpuabst.backend import Backend, LibrarySource, LiveLibrary, Probe, RecordingLibrary, ReplayLibrary
@@ -70,11 +72,16 @@ class Machine:
             self.library = RecordingLibrary()
         else:
             self.library = LiveLibrary()
-        self.entries: list[BackendEntry] = discover(backends)
+        self.entries: list[BackendEntry] = []
         self._backends: dict[str, Backend] = {}
-        for e in self.entries:
+        for e in discover(backends):
             if e.backend_class is not None:
-                self._backends[e.name] = e.backend_class(self.library, call_timeout_s=call_timeout_s)
+                try:
+                    self._backends[e.name] = e.backend_class(self.library, call_timeout_s=call_timeout_s)
+                except Exception as exc:  # a plugin's own bug: reported as that backend's, the others read
+                    e = attrs.evolve(e, backend_class=None,
+                                     error=f"{e.backend_class.__name__}() failed: {type(exc).__name__}: {exc}")
+            self.entries.append(e)
         self._lock = threading.RLock()
         self._reports: list[BackendReport] | None = None
         self._last: dict[str, list[Device]] = {}

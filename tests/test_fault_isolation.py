@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any, ClassVar
 
+import pytest
 from gpuabst_nvml import constants as C
 from synthetic import nvml_fixture
 
@@ -158,6 +159,39 @@ def test_one_backend_raising_does_not_stop_the_others() -> None:
     assert "backend exploding failed: RuntimeError: the plugin's driver exploded" in c.reason
     assert [d.level for d in node.devices] == [Level.OK, Level.OK]
     assert evaluate(snap, HealthPolicy(backend_failure=Level.FAIL)).level is Level.FAIL
+
+
+class UnbuildableBackend(ExplodingBackend):
+    """A plugin whose constructor raises, and one that sets none of the optional class attributes."""
+
+    name: ClassVar[str] = "unbuildable"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the plugin's constructor exploded")
+
+
+class BareBackend(ExplodingBackend):
+    name: ClassVar[str] = "bare"
+
+    def _open(self) -> Probe:
+        raise OSError("its library would not load")
+
+
+def test_a_plugin_that_cannot_be_built_or_opened_is_reported_and_the_others_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpuabst import registry
+
+    real = registry._load_all()
+    monkeypatch.setattr(registry, "_load_all", lambda: (*real, BackendEntry("unbuildable", UnbuildableBackend, "t")))
+    with Machine([nvml_fixture(2)], backends=["nvml", "unbuildable"]) as m:
+        snap = m.snapshot()
+    assert [d.name.value for d in snap.devices] == ["NVIDIA H100 80GB HBM3"] * 2
+    report = {r.name: r for r in snap.backends}["unbuildable"]
+    assert not report.available
+    assert report.reason == "UnbuildableBackend() failed: RuntimeError: the plugin's constructor exploded"
+    monkeypatch.delattr(ExplodingBackend, "install_hint")  # a plugin that sets no install hint
+    probe = BareBackend(_Anything()).probe()
+    assert (probe.available, probe.reason, probe.install_hint) == (False, "OSError: its library would not load", None)
 
 
 # --- threads -------------------------------------------------------------------------------------------------
