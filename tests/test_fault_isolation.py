@@ -301,3 +301,24 @@ def test_machines_in_many_threads_replaying_one_fixture_object_agree() -> None:
     for t in pool:
         t.join(timeout=60)
     assert len(results) == 6 and all(r == expected for r in results)
+
+
+class GarbageBackend(ExplodingBackend):
+    """A plugin that hands back something other than Devices."""
+
+    name: ClassVar[str] = "garbage"
+
+    def _devices(self) -> list[Device]:
+        return [{"name": "a dict, not a Device"}]  # type: ignore[list-item]
+
+
+def test_a_plugin_that_returns_something_else_than_devices_is_reported_and_the_others_read() -> None:
+    m = Machine([nvml_fixture(2)], backends=["nvml"])
+    m.entries.append(BackendEntry("garbage", GarbageBackend, "test"))
+    m._backends["garbage"] = GarbageBackend(_Anything())
+    with m:
+        snap = m.snapshot()
+    assert [d.name.value for d in snap.devices] == ["NVIDIA H100 80GB HBM3"] * 2
+    report = {r.name: r for r in snap.backends}["garbage"]
+    assert not report.available
+    assert report.error == "TypeError: garbage returned list of ['dict'], not a list of gpuabst Devices"
