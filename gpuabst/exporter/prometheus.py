@@ -3,12 +3,13 @@
 ``gpuabst serve`` writes the metrics itself (:mod:`gpuabst.exporter.text_format`); prometheus-client
 (the ``exporter`` extra, ``pip install 'gpuabst[exporter]'``) is needed only for
 :func:`metric_families` and :meth:`HealthCollector.collect`, to register the collector in a
-prometheus-client registry of one's own, and is imported only then. Every metric is named ``gpuabst_*`` in base units
-(``_celsius``, ``_watts``, ``_bytes``, ``_hertz``, ``_ratio``) and every per-GPU metric carries the
-labels ``index``, ``uuid``, ``bus_id``, ``vendor`` and ``model``. The metrics come from the
-vendor-neutral model, so an AMD GPU and an NVIDIA GPU give the same series. A value a GPU does not
-report is left out (never exported as 0); ``gpuabst_gpu_reading_unavailable`` says which values
-could not be read and why. docs/health.md lists every metric.
+prometheus-client registry of one's own, and is imported only then. Every metric is named
+``gpuabst_*`` in base units (``_celsius``, ``_watts``, ``_bytes``, ``_hertz``, ``_ratio``) and
+every per-GPU metric carries the labels ``index``, ``uuid``, ``bus_id``, ``vendor`` and ``model``.
+The metrics come from the vendor-neutral model, so an AMD GPU and an NVIDIA GPU give the same
+series. A value a GPU does not report is left out (never exported as 0);
+``gpuabst_gpu_reading_unavailable`` says which values could not be read and why. docs/health.md
+lists every metric.
 """
 
 from __future__ import annotations
@@ -141,10 +142,10 @@ def families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEFAULT_PO
 
     gpus = [d for d in snap.devices if d.device_type == "gpu"]
     info = Family("gauge", "gpuabst_gpu_info", "identity of each GPU (value 1)",
-                                  labels=[*GPU_LABELS, "name", "driver_version", "device_type", "sources"])
+                  labels=[*GPU_LABELS, "name", "driver_version", "device_type", "sources"])
     for d in gpus:
         info.add([*gpu_labels(d), str(d.name.get("")), str(d.driver_version.get("")), d.device_type,
-                         ",".join(d.sources)], 1)
+                  ",".join(d.sources)], 1)
     yield info
 
     for name, doc, path, scale in GAUGES:
@@ -166,9 +167,9 @@ def families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEFAULT_PO
         yield fam
 
     ecc = Family("counter", "gpuabst_gpu_ecc_errors", "ECC errors; scope volatile counts since the driver "
-                                   "loaded, aggregate over the GPU's lifetime", labels=[*GPU_LABELS, "type", "scope"])
+                 "loaded, aggregate over the GPU's lifetime", labels=[*GPU_LABELS, "type", "scope"])
     deferred = Family("counter", "gpuabst_gpu_ecc_deferred_errors", "deferred (poisoned) ECC errors",
-                                        labels=GPU_LABELS)
+                      labels=GPU_LABELS)
     for d in gpus:
         for kind, scope, path in ECC:
             v = _number(_reading(d, path))
@@ -181,8 +182,8 @@ def families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEFAULT_PO
     yield deferred
 
     reasons = Family("gauge", "gpuabst_gpu_clock_event_reason_active",
-                                     "1 when this reason holds the clocks down (throttling)",
-                                     labels=[*GPU_LABELS, "reason"])
+                     "1 when this reason holds the clocks down (throttling)",
+                     labels=[*GPU_LABELS, "reason"])
     for d in gpus:
         r = d.health.throttle_reasons
         if r.ok:
@@ -205,9 +206,9 @@ def families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEFAULT_PO
 
     by_index = {d.index: d for d in gpus}
     health = Family("gauge", "gpuabst_gpu_health", "the GPU's health verdict: 1 for the state it is in",
-                                    labels=[*GPU_LABELS, "state"])
+                    labels=[*GPU_LABELS, "state"])
     checks = Family("gauge", "gpuabst_gpu_health_check", "each health check's outcome: 1 for its state",
-                                    labels=[*GPU_LABELS, "system", "check", "state"])
+                    labels=[*GPU_LABELS, "system", "check", "state"])
     for verdict in node.devices:
         dev = by_index.get(verdict.index)
         if dev is None:
@@ -223,13 +224,13 @@ def families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEFAULT_PO
     yield checks
 
     node_health = Family("gauge", "gpuabst_node_health", "the node's health verdict: 1 for its state",
-                                         labels=["state"])
+                         labels=["state"])
     for state in LEVELS:
         if state != Level.NOT_APPLICABLE.value:
             node_health.add([state], 1 if node.level.value == state else 0)
     yield node_health
     node_checks = Family("gauge", "gpuabst_node_health_check", "each node check's outcome: 1 for its state",
-                                         labels=["check", "state"])
+                         labels=["check", "state"])
     for c in node.checks:
         for state in LEVELS:
             node_checks.add([c.name, state], 1 if c.level.value == state else 0)
