@@ -5,8 +5,9 @@
 The machines are tests/synthetic.py's nvml_fixture (H100s) and tests/amdsmi_synthetic.py's
 amdsmi_fixture (MI300Xs), both labelled synthetic. Every vendor call goes through the replay Tape,
 whose ``calls_made`` counts them, so the numbers are exactly what each backend would ask of
-libnvidia-ml or libamd_smi on hardware. Also times an NVML snapshot, a poll and a poll plus the
-health verdict (median of --repeat runs). Prints Markdown tables.
+libnvidia-ml or libamd_smi on hardware. Also times an NVML snapshot, a poll, a poll plus the
+health verdict, the verdict alone and a whole /metrics scrape of `gpuabst serve` (median of --repeat
+runs), and gives that scrape's size. Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from amdsmi_synthetic import amdsmi_fixture  # noqa: E402
 from synthetic import nvml_fixture  # noqa: E402
 
+from gpuabst.exporter.prometheus import HealthCollector, metrics_text  # noqa: E402
 from gpuabst.health import evaluate  # noqa: E402
 from gpuabst.machine import Machine  # noqa: E402
 
@@ -45,14 +47,15 @@ def count_calls(gpus: int, backend: str = "nvml") -> dict[str, int]:
     return {"open": opened, "snapshot": snapshot, "poll": poll}
 
 
-def timings(gpus: int, repeat: int) -> dict[str, float]:
-    """Median milliseconds of a snapshot, a poll, a poll plus evaluating health, evaluating it alone, and
-    (where prometheus-client is installed) a whole /metrics scrape: poll, verdict and exposition text."""
+def timings(gpus: int, repeat: int) -> tuple[dict[str, float], tuple[int, int]]:
+    """Median milliseconds of a snapshot, a poll, a poll plus evaluating health, evaluating it alone,
+    and a whole /metrics scrape (poll, verdict and exposition text, as `gpuabst serve` answers it); and
+    the bytes and samples of that scrape."""
     fx = nvml_fixture(gpus)
-    out: dict[str, list[float]] = {"snapshot": [], "poll": [], "poll + health": [], "health verdict alone": []}
-    scrape = _scrape_text()
-    if scrape is not None:
-        out["/metrics scrape (poll, verdict, exposition text)"] = []
+    scrape = "/metrics scrape (poll, verdict, exposition text)"
+    out: dict[str, list[float]] = {"snapshot": [], "poll": [], "poll + health": [], "health verdict alone": [],
+                                   scrape: []}
+    text = b""
     for _ in range(repeat):
         with Machine([fx], backends=["nvml"]) as m:
             m.backend_reports()
@@ -69,35 +72,13 @@ def timings(gpus: int, repeat: int) -> dict[str, float]:
             t = time.perf_counter()
             evaluate(polled)
             out["health verdict alone"].append(time.perf_counter() - t)
-            if scrape is not None:
-                text = scrape(m)  # the collector's first read is a snapshot: time the next, a poll
-                t = time.perf_counter()
-                text = scrape(m)
-                out["/metrics scrape (poll, verdict, exposition text)"].append(time.perf_counter() - t)
-                global SCRAPE_SIZE
-                SCRAPE_SIZE = (len(text), sum(1 for line in text.splitlines() if not line.startswith(b"#")))
-    return {k: statistics.median(v) * 1000 for k, v in out.items()}
-
-
-SCRAPE_SIZE: tuple[int, int] | None = None
-"""Bytes and samples of the last scrape timed."""
-
-
-def _scrape_text() -> Any:
-    """``scrape(machine) -> bytes``: what ``gpuabst serve`` answers on /metrics, one collector per Machine;
-    None without prometheus-client (the exporter extra)."""
-    try:
-        import prometheus_client  # noqa: F401
-    except ImportError:
-        return None
-    from gpuabst.exporter.prometheus import HealthCollector, metrics_text
-
-    collectors: dict[int, HealthCollector] = {}
-
-    def scrape(m: Machine) -> bytes:
-        c = collectors.setdefault(id(m), HealthCollector(m, min_interval_s=0))
-        return metrics_text(c)
-    return scrape
+            collector = HealthCollector(m, min_interval_s=0)
+            metrics_text(collector)  # a collector's first read is a snapshot: time the next, a poll
+            t = time.perf_counter()
+            text = metrics_text(collector)
+            out[scrape].append(time.perf_counter() - t)
+    size = (len(text), sum(1 for line in text.splitlines() if not line.startswith(b"#")))
+    return {k: statistics.median(v) * 1000 for k, v in out.items()}, size
 
 
 def main() -> None:
@@ -126,12 +107,10 @@ def main() -> None:
     print(f"| poll | {amd['poll']} | {amd['poll'] / n:g} |\n")
     print(f"| {n} GPUs, median of {args.repeat} | ms |")
     print("|---|---:|")
-    for k, v in timings(n, args.repeat).items():
+    medians, (size, samples) = timings(n, args.repeat)
+    for k, v in medians.items():
         print(f"| {k} | {v:.2f} |")
-    if SCRAPE_SIZE is not None:
-        print(f"\nA /metrics scrape of {n} GPUs: {SCRAPE_SIZE[0]:,} bytes, {SCRAPE_SIZE[1]:,} samples.")
-    else:
-        print("\n(prometheus-client is not installed: no /metrics scrape timed)")
+    print(f"\nA /metrics scrape of {n} GPUs: {size:,} bytes, {samples:,} samples.")
 
 
 if __name__ == "__main__":
