@@ -34,6 +34,7 @@ import attrs
 
 from gpuabst.errors import GpuabstError
 from gpuabst.model import Device
+from gpuabst.naming import naming_key
 
 GIB = 1 << 30
 
@@ -451,16 +452,13 @@ def active() -> Catalog:
 # --- devices ----------------------------------------------------------------------------------
 def evidence_of(device: Device) -> Evidence:
     """The identifying facts a device reported (PCI ids from NVML ``nvmlDeviceGetPciInfo`` or
-    amdsmi ``amdsmi_get_gpu_asic_info``; name; ``memory.total_bytes``; compute units). Reading another
-    fact here means naming.naming_key must hold it and naming.same_naming_facts compare it too."""
-    pci = device.pci
-    vendor_id = pci.vendor_id.get() or VENDOR_IDS.get(device.vendor)
-    svid, sdid = _hex4(pci.subsystem_vendor_id.get()), _hex4(pci.subsystem_id.get())
-    total = device.memory.total_bytes.get()
-    cu = device.capabilities.compute_units.get()
-    return Evidence(vendor_id=vendor_id, device_id=pci.device_id.get(),
+    amdsmi ``amdsmi_get_gpu_asic_info``; name; ``memory.total_bytes``; compute units), taken from
+    :func:`gpuabst.naming.naming_key`, the one list of the facts a device is named by."""
+    _, vendor, name, vendor_id, device_id, svid_raw, sdid_raw, revision, total, cu = naming_key(device)
+    svid, sdid = _hex4(svid_raw), _hex4(sdid_raw)
+    return Evidence(vendor_id=vendor_id or VENDOR_IDS.get(vendor), device_id=device_id,
                     subsystem=f"{svid[2:]}:{sdid[2:]}" if svid and sdid else None,
-                    revision=pci.revision_id.get(), name=device.name.get(),
+                    revision=revision, name=name,
                     memory_total_bytes=int(total) if isinstance(total, int) else None,
                     compute_units=int(cu) if isinstance(cu, int) else None)
 

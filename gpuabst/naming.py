@@ -88,9 +88,10 @@ def model_for(device: Device, cat: Catalog | None = None) -> Reading[str]:
 
 def naming_key(device: Device) -> tuple[Any, ...]:
     """Everything :func:`model_for`'s answer depends on under one catalog, as a plain tuple: the device
-    type, the vendor, and the values behind the catalog's evidence (catalog.evidence_of: PCI ids,
-    revision, name, memory size, compute units). A value is None exactly when its Reading is missing,
-    so whether the device has a name is in it too. Keep in step with catalog.evidence_of."""
+    type, the vendor, and the raw values of PCI ids, revision, name, memory size and compute units,
+    from which catalog.evidence_of builds what the catalog resolves by. A value is None exactly when
+    its Reading is missing, so whether the device has a name is in it too. A fact added here must be
+    compared by :func:`same_naming_facts` too."""
     pci = device.pci
     return (device.device_type, device.vendor, device.name[0], pci.vendor_id[0], pci.device_id[0],
             pci.subsystem_vendor_id[0], pci.subsystem_id[0], pci.revision_id[0], device.memory.total_bytes[0],
