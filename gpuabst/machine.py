@@ -30,6 +30,13 @@ _is_device = Device.__instancecheck__
 """``isinstance(d, Device)`` as a one-argument function (``all(map(...))`` then loops in C)."""
 
 
+def _kinds(devs: object) -> str:
+    """``list of ['dict']``: what a backend handed back instead of a list of Devices."""
+    if isinstance(devs, list):
+        return f"list of {sorted({type(d).__name__ for d in devs})}"
+    return type(devs).__name__
+
+
 def fixtures_from_env() -> list[str]:
     """Fixture paths from ``GPUABST_FIXTURE`` (several separated by the OS path separator)."""
     env = os.environ.get(FIXTURE_ENV, "").strip()
@@ -172,9 +179,7 @@ class Machine:
                     prev = self._last.get(entry.name)
                     devs = backend.poll(prev) if poll and prev is not None else backend.devices()
                     if type(devs) is not list or not all(map(_is_device, devs)):
-                        raise TypeError(f"{entry.name} returned {type(devs).__name__} of "
-                                        f"{sorted({type(d).__name__ for d in devs}) if isinstance(devs, list) else '?'}"
-                                        ", not a list of gpuabst Devices")
+                        raise TypeError(f"{entry.name} returned {_kinds(devs)}, not a list of gpuabst Devices")
                     self._last[entry.name] = devs
                     reports[entry.name] = replace(report, available=True, device_count=len(devs), error=None)
                     per_backend.append((backend.authority, devs))
