@@ -1,10 +1,14 @@
 """gpuabst against the floor (raw pynvml calls), gpustat and nvitop, on one replayed library.
 
     python benchmarks/bench_compare.py [--source fixtures/nvidia/h100-80gb-hbm3.json] [--repeat 30]
+    python benchmarks/bench_compare.py --live [--repeat 20]     (on a machine with an NVIDIA GPU)
 
 All three tools import the same ``pynvml``: nvidia-ml-py's module with every NVML function answered
 from the fixture (benchmarks/replayed_pynvml.py), so what is timed is each tool's own work per
 query. 8- and 64-GPU machines are copies of the real 1-GPU capture (labelled synthetic).
+With --live the same tools run against the real driver instead (the machine's own GPUs), where each
+NVML call costs what the driver makes it cost; NVML calls are then not counted (the replayed table
+gives them).
 Needs the benchmark extra: pip install -e '.[bench]'.
 """
 
@@ -22,9 +26,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_snapshot import machine_line  # noqa: E402
-from replayed_pynvml import install, make  # noqa: E402
+from replayed_pynvml import Counter, install, make  # noqa: E402
 from scale import add_peer_calls, scale_nvml  # noqa: E402
 
+from gpuabst.exporter.prometheus import HealthCollector, metrics_text  # noqa: E402
 from gpuabst.fixtures import format as fmt  # noqa: E402
 
 MEM_V2 = 0x02000028
@@ -158,10 +163,9 @@ def ok_fields(snap: Any) -> int:
     return walk(snap.devices[0]) if snap.devices else 0
 
 
-def compare(source: fmt.Fixture, gpus: int, rounds: int) -> list[str]:
-    """Table rows for one machine size."""
-    fixture = add_peer_calls(scale_nvml(source, gpus))
-    nv, _tape, counter = install(fixture)
+def compare(nv: Any, counter: Counter | None, gpus: int, rounds: int) -> list[str]:
+    """Table rows for one machine size: ``nv`` is the pynvml every tool imports (replayed, with the
+    ``counter`` of its calls, or the real module and None)."""
     import gpuabst
     from gpuabst.machine import Machine
 
@@ -197,28 +201,36 @@ def compare(source: fmt.Fixture, gpus: int, rounds: int) -> list[str]:
 
     polling = Machine(backends=["nvml"])
     polling.snapshot()
+    serving = Machine(backends=["nvml"])
+    collector = HealthCollector(serving, min_interval_s=0)
+    metrics_text(collector)  # a collector's first read is a snapshot; each later scrape polls
     tools: dict[str, Callable[[], Any]] = {
         FLOOR: floor_loop,
         "gpuabst full snapshot": full_snapshot,
         "gpuabst poll (static facts cached)": polling.poll,
+        SCRAPE: lambda: metrics_text(collector),
         "gpustat new_query, its sleep removed": as_gpustat(sleep=False),
         "nvitop Device.all() + as_snapshot()": nvitop_query,
     }
-    calls: dict[str, int] = {}
+    calls: dict[str, str] = {}
     for name, tool in tools.items():  # the vendor calls of one run of each
         tool()
-        counter.calls = 0
+        if counter:
+            counter.calls = 0
         tool()
-        calls[name] = counter.calls
+        calls[name] = str(counter.calls) if counter else "-"
     samples, last = interleaved(tools, rounds)
     polling.close()
+    serving.close()
     few = max(3, rounds // 10)
-    counter.calls = 0
+    if counter:
+        counter.calls = 0
     shipped, query = timed(as_gpustat(sleep=True), few)
     fields = {
         FLOOR: last[FLOOR] // max(gpus, 1),
         "gpuabst full snapshot": ok_fields(last["gpuabst full snapshot"]),
         "gpuabst poll (static facts cached)": ok_fields(last["gpuabst poll (static facts cached)"]),
+        SCRAPE: sum(1 for line in last[SCRAPE].splitlines() if not line.startswith(b"#")) // max(gpus, 1),
         "gpustat new_query, its sleep removed": len(last["gpustat new_query, its sleep removed"].gpus[0].entry),
         "nvitop Device.all() + as_snapshot()": sum(
             1 for v in vars(last["nvitop Device.all() + as_snapshot()"][0]).values()
@@ -232,13 +244,14 @@ def compare(source: fmt.Fixture, gpus: int, rounds: int) -> list[str]:
                     f"{calls[name]} | {fields[name]} |")
     rows.append(f"| {gpus} | gpustat new_query as shipped (sleeps 0.1 s per GPU; {few} runs, not interleaved) | "
                 f"{med(shipped):.2f} | {spread(shipped)} | {med(shipped) / med(floor):.2f}x | "
-                f"{counter.calls // few} | {len(query.gpus[0].entry)} |")
+                f"{counter.calls // few if counter else '-'} | {len(query.gpus[0].entry)} |")
     for mod in [m for m in sys.modules if m.startswith(("gpustat", "nvitop"))]:
         del sys.modules[mod]
     return rows
 
 
 FLOOR = "raw pynvml loop (floor)"
+SCRAPE = "gpuabst serve /metrics scrape (poll, verdict, text; samples per GPU)"
 
 
 def growth(source: fmt.Fixture, rounds: int) -> tuple[float, float]:
@@ -267,15 +280,28 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--source", default=str(HERE.parent / "fixtures/nvidia/h100-80gb-hbm3.json"))
     ap.add_argument("--repeat", type=int, default=40, help="rounds (each tool runs once per round)")
+    ap.add_argument("--live", action="store_true", help="the real driver and this machine's GPUs")
     args = ap.parse_args()
+    header = ("| GPUs | tool | median ms | IQR ms | vs floor | NVML calls | fields per GPU |\n"
+              "|---|---|---|---|---|---|---|")
+    if args.live:
+        import pynvml
+
+        pynvml.nvmlInit()
+        count = pynvml.nvmlDeviceGetCount()
+        pynvml.nvmlShutdown()
+        print(f"Machine: {machine_line()}  \nLive: the real driver, {count} GPU(s)  \n"
+              f"{args.repeat} interleaved rounds; vs floor: median of the round-by-round ratios (IQR)\n")
+        print(header)
+        print("\n".join(compare(pynvml, None, count, args.repeat)))
+        return
     source = fmt.load(args.source)
     print(f"Machine: {machine_line()}  \nSource fixture: {args.source} ({source.provenance.get('kind')})  \n"
           f"{args.repeat} interleaved rounds; vs floor: median of the round-by-round ratios (IQR)\n")
-    print("| GPUs | tool | median ms | IQR ms | vs floor | NVML calls | fields per GPU |")
-    print("|---|---|---|---|---|---|---|")
+    print(header)
     for gpus in (1, 8, 64):
-        rows = compare(source, gpus, args.repeat)
-        print("\n".join(rows))
+        nv, _tape, counter = install(add_peer_calls(scale_nvml(source, gpus)))
+        print("\n".join(compare(nv, counter, gpus, args.repeat)))
     ours, floor = growth(source, max(5, args.repeat // 4))
     print(f"\nGrowth from 8 to 64 GPUs, median of round-by-round ratios (8 and 64 GPUs alternating): "
           f"gpuabst full snapshot {ours:.2f}x, floor {floor:.2f}x (linear would be 8x)")
