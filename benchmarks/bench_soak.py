@@ -1,9 +1,11 @@
 """Soak: 100,000 polls of a replayed 8-GPU machine; resident memory at the start and every 10,000 polls.
 
     python benchmarks/bench_soak.py [--polls 100000] [--scrapes] [--source fixtures/nvidia/h100-80gb-hbm3.json]
+    python benchmarks/bench_soak.py --live [--polls 20000] [--scrapes]     (this machine's NVIDIA GPUs)
 
 Target (issue 8): resident memory growth under 10 MB after warm-up. ``--scrapes``: each step is what
 `gpuabst serve` does per Prometheus scrape instead (a poll, the health verdict, the /metrics text).
+``--live``: the real driver and this machine's GPUs instead of the replayed 8.
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ def main() -> None:
     ap.add_argument("--source", default=str(HERE.parent / "fixtures/nvidia/h100-80gb-hbm3.json"))
     ap.add_argument("--polls", type=int, default=100_000)
     ap.add_argument("--scrapes", action="store_true", help="each step a whole /metrics scrape, not a poll")
+    ap.add_argument("--live", action="store_true", help="the real driver and this machine's GPUs")
     args = ap.parse_args()
-    fixture = scale_nvml(fmt.load(args.source), 8)
+    fixtures = [] if args.live else [scale_nvml(fmt.load(args.source), 8)]
     what = "scrapes" if args.scrapes else "polls"
     print(f"Machine: {machine_line()}", flush=True)
-    with Machine([fixture], backends=["nvml"]) as m:
-        m.snapshot()
+    with Machine(fixtures, backends=["nvml"]) as m:
+        gpus = f"{len(m.snapshot().devices)} {'live' if args.live else 'replayed'} GPU(s)"
         if args.scrapes:
             collector = HealthCollector(m, min_interval_s=0)
 
@@ -63,7 +66,7 @@ def main() -> None:
                       f" {1000 * (time.perf_counter() - t0) / i:.2f} ms each", flush=True)
         gc.collect()
         growth = rss_bytes() - start
-    print(f"RESULT: {args.polls} {what} of 8 GPUs, RSS growth {growth / 2**20:+.2f} MiB "
+    print(f"RESULT: {args.polls} {what} of {gpus}, RSS growth {growth / 2**20:+.2f} MiB "
           f"({'under' if growth < 10 * 2**20 else 'NOT under'} the 10 MB target)")
 
 

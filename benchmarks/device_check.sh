@@ -6,7 +6,10 @@
 # latency per call (bench_latency.py), test whether the driver overlaps calls from several threads
 # (nvml_overlap.py) and whether one nvmlDeviceGetFieldValues call could replace seven of a poll's
 # calls (nvml_fieldvalues.py). Also saves nvidia-smi's own view of the GPU (-q, -q -x), the facts
-# a fixture's expectations are reviewed against, and what gpuabst advertises to Akash.
+# a fixture's expectations are reviewed against, and what gpuabst advertises to Akash. Then the
+# costs an agent meets: one-shot commands as processes (bench_processes.py), `gpuabst serve` over
+# HTTP (bench_serve_http.py), memory over a live soak (bench_soak.py --live); and last the same
+# GPU captured again while PyTorch keeps it busy (gpu_load.py), with nvidia-smi -q beside it.
 # Results go to $OUT (or ./device-out).
 #
 # Beforehand, on a machine with network, in the repository root (.whl/ is git-ignored; carry it):
@@ -51,8 +54,19 @@ smi = median_ms(lambda: subprocess.run(["nvidia-smi", "--query-gpu=temperature.g
                                         "--format=csv,noheader"], capture_output=True, check=True), 10)
 print(f"gpuabst snapshot {first:.1f} ms, gpuabst poll {poll:.1f} ms, nvidia-smi query {smi:.1f} ms (medians)")
 PY
-section "gpuabst against the floor, gpustat and nvitop on the real driver"; t 150 python3 benchmarks/bench_compare.py --live --repeat 20
+section "gpuabst against the floor, gpustat and nvitop on the real driver"; t 150 python3 benchmarks/bench_compare.py --live --repeat 200
 section "recorded latency per call"; t 60 python3 benchmarks/bench_latency.py "$out/capture.json" --backend nvml
 section "calls from several threads"; t 60 python3 benchmarks/nvml_overlap.py
 section "nvmlDeviceGetFieldValues against single calls"; t 60 python3 benchmarks/nvml_fieldvalues.py
+section "one-shot commands as processes"; t 150 python3 benchmarks/bench_processes.py --repeat 10
+section "gpuabst serve over HTTP"; t 90 python3 benchmarks/bench_serve_http.py --requests 200
+section "live soak: polls"; t 60 python3 benchmarks/bench_soak.py --live --polls 20000
+section "live soak: scrapes"; t 60 python3 benchmarks/bench_soak.py --live --scrapes --polls 5000
+section "under load"
+python3 benchmarks/gpu_load.py --seconds 25 >> "$report" 2>&1 &
+sleep 10   # PyTorch's import and CUDA's start, then a few seconds of products
+t 60 gpuabst capture --backend nvml --note "device check, under load (bf16 matrix products)" -o "$out/capture-busy.json"
+timeout 60 nvidia-smi -q > "$out/nvidia-smi-q-busy.txt" 2>&1
+t 60 gpuabst health -v --backend nvml
+wait
 ls -l "$out"

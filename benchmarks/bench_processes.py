@@ -1,0 +1,76 @@
+"""What a one-shot command costs as a process: gpuabst's commands against nvidia-smi's (and gpustat's).
+
+    python benchmarks/bench_processes.py [--repeat 10] [--fixture FILE]
+
+An agent that shells out pays the interpreter's start, imports and the vendor library's
+initialisation on every call, not only the reads. Each command runs --repeat times, the commands
+interleaved round by round; prints the median and interquartile range of the wall time of each.
+Commands whose program is not installed are listed as missing. With --fixture, gpuabst's commands
+replay it (to try the script on a machine without a GPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_snapshot import machine_line  # noqa: E402
+
+SMI_QUERY = ("--query-gpu=temperature.gpu,power.draw,utilization.gpu,memory.used,clocks.sm,"
+             "ecc.errors.uncorrected.volatile.total")
+
+
+def commands(fixture: str | None) -> dict[str, list[str]]:
+    replay = ["--fixture", fixture] if fixture else ["--backend", "nvml"]
+    return {
+        "python3 -c 'import gpuabst'": [sys.executable, "-c", "import gpuabst"],
+        "gpuabst list": ["gpuabst", "list", *replay],
+        "gpuabst health": ["gpuabst", "health", *replay],
+        "gpuabst show --json": ["gpuabst", "show", "--json", *replay],
+        "gpuabst labels": ["gpuabst", "labels", *replay],
+        "nvidia-smi -L": ["nvidia-smi", "-L"],
+        f"nvidia-smi {SMI_QUERY} --format=csv": ["nvidia-smi", SMI_QUERY, "--format=csv"],
+        "nvidia-smi -q": ["nvidia-smi", "-q"],
+        "gpustat --no-color": ["gpustat", "--no-color"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--fixture", help="gpuabst's commands replay this fixture")
+    args = ap.parse_args()
+    found = {k: v for k, v in commands(args.fixture).items() if shutil.which(v[0])}
+    missing = [k for k in commands(args.fixture) if k not in found]
+    samples: dict[str, list[float]] = {k: [] for k in found}
+    failed: dict[str, str] = {}
+    names = list(found)
+    for r in range(args.repeat):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            t0 = time.perf_counter()
+            done = subprocess.run(found[name], capture_output=True, timeout=60)
+            samples[name].append(time.perf_counter() - t0)
+            if done.returncode not in (0, 3):  # gpuabst health exits 3 on a warning
+                failed[name] = f"exit {done.returncode}: {done.stderr.decode(errors='replace').strip()[:200]}"
+    print(f"Machine: {machine_line()}  \n{args.repeat} runs of each command, interleaved\n")
+    print("| command | median ms | IQR ms |")
+    print("|---|---:|---|")
+    for name, times in samples.items():
+        ms = sorted(t * 1000 for t in times)
+        print(f"| {name} | {statistics.median(ms):.1f} | {ms[len(ms) // 4]:.1f}-{ms[(3 * len(ms)) // 4]:.1f} |")
+    for name, why in failed.items():
+        print(f"\n{name} failed: {why}")
+    if missing:
+        print(f"\nnot installed here: {', '.join(missing)}")
+
+
+if __name__ == "__main__":
+    main()
