@@ -146,3 +146,29 @@ def test_show_documents_by_backend_and_without_devices(tmp_path: Path, capsys: p
 
     with pytest.raises(GpuabstError, match="a show document needs a devices list"):
         load_side(tmp_path / "bad.json")
+
+
+def test_live_nvml_and_nvidia_smi_xml_of_the_same_gpu_agree() -> None:
+    """One H200 read twice in the same second: by gpuabst's NVML backend (a capture) and by
+    `nvidia-smi -q -x` (imported). The importer must land every fact the XML shows on the same field
+    with the same value; what differs is only MiB rounding, a power sample taken a moment apart, and
+    what the XML does not print (each of those not_recorded on the imported side)."""
+    c = compare(load_side(NV / "h200-nvml-idle.json"), load_side(NV / "h200-smi-xml.json"))
+    (pair,) = c.pairs
+    assert pair.matched_by == "bus_id"
+    by_field = {d.field: d for d in pair.differences}
+    rounded = {"memory.free_bytes", "memory.reserved_bytes", "memory.bar1_used_bytes"}
+    for field in rounded:
+        d = by_field.pop(field)
+        assert d.a is not None and d.b is not None and d.kind == "value"
+        assert abs(d.a.get(0) - d.b.get(0)) < 2**20, (field, d)
+    power = by_field.pop("health.power_draw_w")
+    assert power.a is not None and power.b is not None
+    assert abs(power.a.get(0.0) - power.b.get(0.0)) < 1.0
+    for field, d in by_field.items():  # everything else: shown by NVML, absent from the XML
+        assert d.kind == "status" and d.b is not None and d.b.status == "not_recorded", (field, d)
+    assert set(by_field) == {
+        "capabilities.compute_capability", "capabilities.compute_units", "capabilities.nvlink_active_links",
+        "capabilities.numa_node", "health.temperature_slowdown_c", "health.temperature_shutdown_c",
+        "health.temperature_max_operating_c"}
+    assert pair.same >= 80

@@ -139,3 +139,19 @@ def test_every_fixture_gets_a_verdict_and_every_unknown_says_why(path: Path) -> 
                     assert c.reason.startswith("cannot tell") or "not read" in c.reason, c.reason
                 if c.level is Level.OK:
                     assert c.inputs, c.id  # an ok always rests on something that was read
+
+
+def test_h200_at_its_power_cap_under_load_is_ok_and_says_so() -> None:
+    """gpuabst's own NVML capture of an H200 running bf16 matrix products: 100 % busy at 692 of its
+    700 W, clocks held by the software power cap. A GPU working as designed must not warn."""
+    idle, busy = verdict("h200-nvml-idle"), verdict("h200-nvml-busy")
+    assert idle.level is Level.OK and busy.level is Level.OK
+    (d,) = busy.devices
+    assert levels(busy) == {}
+    assert d.check("clocks.throttle").reason == "clock-event reasons: sw_power_cap"
+    assert d.check("power.draw").reason == "drawing 692.352 W of its 700 W limit"
+    assert d.check("thermal.temperature").reason == "GPU at 63 C, 26 C below its slowdown threshold 89 C"
+    assert idle.devices[0].check("thermal.temperature").reason == (
+        "GPU at 40 C, 49 C below its slowdown threshold 89 C")
+    # remapped rows replace page retirement on Hopper: not applicable, not unknown
+    assert d.check("retirement.pages").level is Level.NOT_APPLICABLE
