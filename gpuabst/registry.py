@@ -37,34 +37,45 @@ def wanted_names(names: list[str] | None = None) -> list[str] | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _load_all() -> tuple[BackendEntry, ...]:
-    """Every registered backend, loaded once per process (scanning parses every package's metadata)."""
-    entries: dict[str, BackendEntry] = {}
+def _registered() -> dict[str, importlib.metadata.EntryPoint]:
+    """Every registered backend's entry point by name, the first of each name; scanned once per process
+    (the scan reads every installed package's metadata)."""
+    found: dict[str, importlib.metadata.EntryPoint] = {}
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name in entries:
-            continue
-        dist = ep.dist.name if ep.dist is not None else None
-        try:
-            cls = ep.load()
-        except Exception as e:  # a broken plugin is reported, not fatal
-            entries[ep.name] = BackendEntry(ep.name, None, dist, f"failed to load {ep.value}: {type(e).__name__}: {e}")
-            continue
-        if not (isinstance(cls, type) and issubclass(cls, Backend)):
-            entries[ep.name] = BackendEntry(ep.name, None, dist, f"{ep.value} is not a gpuabst Backend subclass")
-            continue
-        entries[ep.name] = BackendEntry(ep.name, cls, dist)
-    return tuple(entries.values())
+        found.setdefault(ep.name, ep)
+    return found
+
+
+@functools.cache
+def _loaded(name: str) -> BackendEntry:
+    """The registered backend ``name`` imported (once per process), or the error that stopped it."""
+    ep = _registered()[name]
+    dist = ep.dist.name if ep.dist is not None else None
+    try:
+        cls = ep.load()
+    except Exception as e:  # a broken plugin is reported, not fatal
+        return BackendEntry(name, None, dist, f"failed to load {ep.value}: {type(e).__name__}: {e}")
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        return BackendEntry(name, None, dist, f"{ep.value} is not a gpuabst Backend subclass")
+    return BackendEntry(name, cls, dist)
+
+
+def _load(names: list[str] | None = None) -> tuple[BackendEntry, ...]:
+    """The registered backends among ``names`` (all when None), loaded: a backend not asked for is
+    never imported, so a broken or slow plugin costs nothing where it is not used."""
+    return tuple(_loaded(n) for n in _registered() if names is None or n in names)
 
 
 def refresh() -> None:
     """Forget the scanned entry points, so plugins installed since are found."""
-    _load_all.cache_clear()
+    _registered.cache_clear()
+    _loaded.cache_clear()
 
 
 def discover(names: list[str] | None = None) -> list[BackendEntry]:
     """Every backend registered in the entry-point group, loaded, in a stable order."""
     wanted = wanted_names(names)
-    entries = {e.name: e for e in _load_all() if wanted is None or e.name in wanted}
+    entries = {e.name: e for e in _load(wanted) if wanted is None or e.name in wanted}
     if wanted is not None:
         for n in wanted:
             if n not in entries:

@@ -35,10 +35,10 @@ def _scrape(url: str) -> tuple[int, dict[str, list[Any]]]:
 
 
 def test_agent_keeps_serving_through_hangs_lost_gpus_and_broken_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = registry._load_all()
+    real = registry._load()
     broken = registry.BackendEntry("broken", None, "acme-broken", "failed to load acme: ImportError: libacme.so")
     raising = registry.BackendEntry("exploding", ExplodingBackend, "test")
-    monkeypatch.setattr(registry, "_load_all", lambda: (*real, broken, raising))
+    monkeypatch.setattr(registry, "_load", lambda names=None: (*real, broken, raising))
     fixture = nvml_fixture(3)
     with Machine([fixture], backends=["nvml", "broken", "exploding"], call_timeout_s=0.2) as m:
         m.backend_reports()

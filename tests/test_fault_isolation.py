@@ -181,8 +181,9 @@ def test_a_plugin_that_cannot_be_built_or_opened_is_reported_and_the_others_read
         monkeypatch: pytest.MonkeyPatch) -> None:
     from gpuabst import registry
 
-    real = registry._load_all()
-    monkeypatch.setattr(registry, "_load_all", lambda: (*real, BackendEntry("unbuildable", UnbuildableBackend, "t")))
+    real = registry._load()
+    unbuildable = BackendEntry("unbuildable", UnbuildableBackend, "t")
+    monkeypatch.setattr(registry, "_load", lambda names=None: (*real, unbuildable))
     with Machine([nvml_fixture(2)], backends=["nvml", "unbuildable"]) as m:
         snap = m.snapshot()
     assert [d.name.value for d in snap.devices] == ["NVIDIA H100 80GB HBM3"] * 2

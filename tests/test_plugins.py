@@ -91,6 +91,25 @@ def test_broken_plugin_is_reported_not_dropped_and_others_still_work(tmp_path: P
     assert r.returncode == 0 and "Toy Accelerator 9000" in r.stdout
 
 
+def test_a_backend_not_asked_for_is_never_imported(tmp_path: Path) -> None:
+    """Limiting the backends (--backend, GPUABST_BACKENDS) also limits what is imported: a plugin whose
+    import has side effects or fails costs nothing where it is not used."""
+    marker = tmp_path / "imported"
+    _install_plugin(tmp_path, "gpuabst_toy", PLUGIN, "toy = gpuabst_toy:ToyBackend")
+    _install_plugin(tmp_path, "gpuabst_loud", f"open({str(marker)!r}, 'w').close()\nraise ImportError('loud')\n",
+                    "loud = gpuabst_loud:Nothing")
+    r = _run(tmp_path, "list", "--backend", "toy")
+    assert r.returncode == 0 and "Toy Accelerator 9000" in r.stdout, r.stderr
+    assert not marker.exists()
+    code = ("import sys; from gpuabst.registry import discover; "
+            "print([e.name for e in discover(['nvml'])], 'gpuabst_amdsmi.backend' in sys.modules, "
+            "'gpuabst_opencl.backend' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["['nvml']", "False", "False"], done.stderr
+    r = _run(tmp_path, "backends", "--json")  # asking for every backend imports every one
+    assert marker.exists() and "loud" in r.stdout
+
+
 def test_first_party_backends_are_registered_the_same_way() -> None:
     from gpuabst.registry import discover
 
