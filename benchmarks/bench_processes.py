@@ -12,10 +12,12 @@ replay it (to try the script on a machine without a GPU).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,8 +31,9 @@ SMI_QUERY = ("--query-gpu=temperature.gpu,power.draw,utilization.gpu,memory.used
 
 
 def commands(fixture: str | None) -> dict[str, list[str]]:
-    replay = ["--fixture", fixture] if fixture else ["--backend", "nvml"]
+    replay = ["--fixture", str(Path(fixture).resolve())] if fixture else ["--backend", "nvml"]
     return {
+        "python3 -c pass (the interpreter and its site packages' start)": [sys.executable, "-c", "pass"],
         "python3 -c 'import gpuabst'": [sys.executable, "-c", "import gpuabst"],
         "gpuabst list": ["gpuabst", "list", *replay],
         "gpuabst health": ["gpuabst", "health", *replay],
@@ -53,14 +56,17 @@ def main() -> None:
     samples: dict[str, list[float]] = {k: [] for k in found}
     failed: dict[str, str] = {}
     names = list(found)
+    elsewhere = tempfile.gettempdir()  # not the checkout, whose gpuabst/ would shadow the installed one
     for r in range(args.repeat):
         for name in names[r % len(names):] + names[:r % len(names)]:
             t0 = time.perf_counter()
-            done = subprocess.run(found[name], capture_output=True, timeout=60)
+            done = subprocess.run(found[name], capture_output=True, timeout=60, cwd=elsewhere)
             samples[name].append(time.perf_counter() - t0)
             if done.returncode not in (0, 3):  # gpuabst health exits 3 on a warning
                 failed[name] = f"exit {done.returncode}: {done.stderr.decode(errors='replace').strip()[:200]}"
-    print(f"Machine: {machine_line()}  \n{args.repeat} runs of each command, interleaved\n")
+    cached = "not written (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "written"
+    print(f"Machine: {machine_line()}  \n{args.repeat} runs of each command, interleaved; byte code {cached} "
+          f"(modules without a .pyc are compiled on every start)\n")
     print("| command | median ms | IQR ms |")
     print("|---|---:|---|")
     for name, times in samples.items():
