@@ -16,11 +16,17 @@
 #   python3 -m pip wheel --no-deps -w .whl . && python3 -m pip download --no-deps --only-binary=:all: \
 #     --python-version 3.12 --implementation cp --platform manylinux2014_x86_64 -d .whl attrs nvidia-ml-py \
 #     gpustat nvitop blessed wcwidth
-# (pure-Python wheels; pytest and psutil are already on the GPU machine's image). Then, there:
+# (pure-Python wheels; pytest and psutil are already on the GPU machine's image). Optionally, for
+# OpenCL on the same GPU (NVIDIA's ICD) and clinfo's view of it, into .ocl/ (ignored; carry it too):
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .ocl pyopencl pytools platformdirs siphash24
+#   (cd .ocl && apt-get download clinfo ocl-icd-libopencl1)
+# Then, there:
 #   bash benchmarks/device_check.sh    with a timeout of about 6 minutes
 set -u
 out=${OUT:-device-out}; mkdir -p "$out"
-python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl || exit 1
+python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl \
+  $(ls .ocl/*.whl 2>/dev/null) || exit 1
 export PYTHONPATH=/tmp/site PATH=/tmp/site/bin:$PATH
 # the image sets PYTHONDONTWRITEBYTECODE: compile once, as a normal pip install does, or every
 # process start would compile gpuabst, attrs and pynvml from source (about 170 ms a start)
@@ -35,7 +41,7 @@ timeout 60 nvidia-smi -q > "$out/nvidia-smi-q.txt" 2>&1; timeout 60 nvidia-smi -
 section "gpuabst backends"; t 60 gpuabst backends
 section "gpuabst capture"
 t 120 gpuabst capture --backend nvml --note "device check" -o "$out/capture.json"
-section "gpuabst show (errors)"; timeout 60 gpuabst show --json --backend nvml > "$out/show.json" 2>> "$report"
+section "gpuabst show (errors)"; timeout 60 gpuabst show --json --backend nvml > /dev/null 2>> "$report"
 for cmd in list health labels attributes inventory; do section "gpuabst $cmd"; t 60 gpuabst $cmd --backend nvml; done
 section "hardware tests"; t 180 python3 -P -m pytest -q -m hardware -p no:cacheprovider tests/test_hardware.py
 section "poll against nvidia-smi"
@@ -65,6 +71,17 @@ section "one-shot commands as processes"; t 150 python3 benchmarks/bench_process
 section "gpuabst serve over HTTP"; t 90 python3 benchmarks/bench_serve_http.py --requests 200
 section "live soak: polls"; t 60 python3 benchmarks/bench_soak.py --live --polls 20000
 section "live soak: scrapes"; t 60 python3 benchmarks/bench_soak.py --live --scrapes --polls 5000
+if ls .ocl/*.deb > /dev/null 2>&1; then   # OpenCL through NVIDIA's ICD, and clinfo, on the same GPU
+  section "every backend at once, and clinfo"
+  for f in .ocl/*.deb; do dpkg -x "$f" /tmp/clx; done
+  icd=$(ldconfig -p | grep -o '/[^ ]*libnvidia-opencl.so.1' | head -1)
+  [ -z "$icd" ] && icd=$(find / -xdev -name 'libnvidia-opencl.so.1' 2>/dev/null | head -1)
+  if [ -n "$icd" ]; then mkdir -p /tmp/icd; echo "$icd" > /tmp/icd/nvidia.icd; export OCL_ICD_VENDORS=/tmp/icd; fi
+  LD_LIBRARY_PATH=/tmp/clx/usr/lib/x86_64-linux-gnu timeout 60 /tmp/clx/usr/bin/clinfo > "$out/clinfo.txt" 2>&1
+  t 120 gpuabst capture --note "device check, every backend" -o "$out/capture-all.json"
+  t 60 gpuabst list --all
+  t 120 python3 -P -m pytest -q -p no:cacheprovider tests/test_opencl_live.py
+fi
 section "under load"
 python3 benchmarks/gpu_load.py --seconds 25 >> "$report" 2>&1 &
 sleep 10   # PyTorch's import and CUDA's start, then a few seconds of products

@@ -172,3 +172,18 @@ def test_live_nvml_and_nvidia_smi_xml_of_the_same_gpu_agree() -> None:
         "capabilities.numa_node", "health.temperature_slowdown_c", "health.temperature_shutdown_c",
         "health.temperature_max_operating_c"}
     assert pair.same >= 80
+
+
+def test_live_opencl_and_clinfo_of_the_same_gpu_agree() -> None:
+    """One H200 read by gpuabst's OpenCL backend (NVIDIA's ICD, in the all-backends capture) and by
+    clinfo a minute earlier (imported). The importer must land every fact clinfo prints on the same
+    field with the same value, the bus id included although clinfo's NVIDIA topology line prints it
+    with bus and device swapped; what differs is only what clinfo does not print for NVIDIA."""
+    c = compare(load_side(NV / "h200-all-backends.json", backends=["opencl"]),
+                load_side(FIXTURES / "opencl" / "clinfo-nvidia-h200.json"))
+    (pair,) = c.pairs
+    assert pair.matched_by == "bus_id" and pair.a is not None and pair.a.pci.bus_id.value == "0000:00:06.0"
+    assert {d.field: (d.kind, d.b.status if d.b is not None else None) for d in pair.differences} == {
+        "board_product_name": ("status", "not_recorded"), "pci.device_id": ("status", "not_recorded"),
+        "capabilities.device_enqueue": ("status", "not_recorded")}
+    assert pair.same >= 90
