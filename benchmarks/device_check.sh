@@ -80,7 +80,9 @@ if ls .ocl/*.deb > /dev/null 2>&1; then   # OpenCL through NVIDIA's ICD, and cli
   LD_LIBRARY_PATH=/tmp/clx/usr/lib/x86_64-linux-gnu timeout 60 /tmp/clx/usr/bin/clinfo > "$out/clinfo.txt" 2>&1
   t 120 gpuabst capture --note "device check, every backend" -o "$out/capture-all.json"
   t 60 gpuabst list --all
-  t 120 python3 -P -m pytest -q -p no:cacheprovider tests/test_opencl_live.py
+  # the tests compare the live read with clinfo's: the carried clinfo, through the same ICD list
+  PATH=/tmp/clx/usr/bin:$PATH LD_LIBRARY_PATH=/tmp/clx/usr/lib/x86_64-linux-gnu \
+    t 120 python3 -P -m pytest -q -p no:cacheprovider tests/test_opencl_live.py
 fi
 section "under load"
 python3 benchmarks/gpu_load.py --seconds 25 >> "$report" 2>&1 &

@@ -155,3 +155,13 @@ def test_h200_at_its_power_cap_under_load_is_ok_and_says_so() -> None:
         "GPU at 40 C, 49 C below its slowdown threshold 89 C")
     # remapped rows replace page retirement on Hopper: not applicable, not unknown
     assert d.check("retirement.pages").level is Level.NOT_APPLICABLE
+
+
+def test_h100_at_its_power_cap_under_load_is_ok() -> None:
+    """The same check on gpuabst's own capture of an H100 under the same load: 699 W of 700 W."""
+    idle, busy = verdict("h100-nvml-idle"), verdict("h100-nvml-busy")
+    assert idle.level is Level.OK and busy.level is Level.OK and levels(busy) == {}
+    (d,) = busy.devices
+    assert d.check("clocks.throttle").reason == "clock-event reasons: sw_power_cap"
+    assert d.check("power.draw").reason == "drawing 698.969 W of its 700 W limit"
+    assert idle.devices[0].check("clocks.throttle").reason == "clock-event reasons: gpu_idle"
