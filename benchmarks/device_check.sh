@@ -9,14 +9,16 @@
 # a fixture's expectations are reviewed against, and what gpuabst advertises to Akash. Then the
 # costs an agent meets: one-shot commands as processes (bench_processes.py), `gpuabst serve` over
 # HTTP (bench_serve_http.py), memory over a live soak (bench_soak.py --live); and last the same
-# GPU captured again while PyTorch keeps it busy (gpu_load.py), with nvidia-smi -q beside it.
-# Results go to $OUT (or ./device-out).
+# GPU captured again while PyTorch keeps it busy (gpu_load.py), with nvidia-smi -q beside it. With
+# .ocl/ carried, also every backend at once (NVML, OpenCL through NVIDIA's ICD, sysfs PCI), clinfo,
+# and the live OpenCL tests. Results go to $OUT (or ./device-out): at most 8 files. About 100 s on
+# an H100 or H200.
 #
 # Beforehand, on a machine with network, in the repository root (.whl/ is git-ignored; carry it):
-#   python3 -m pip wheel --no-deps -w .whl . && python3 -m pip download --no-deps --only-binary=:all: \
-#     --python-version 3.12 --implementation cp --platform manylinux2014_x86_64 -d .whl attrs nvidia-ml-py \
-#     gpustat nvitop blessed wcwidth
-# (pure-Python wheels; pytest and psutil are already on the GPU machine's image). Optionally, for
+#   python3 -m pip wheel --no-deps -w .whl . gpustat==1.1.1 && python3 -m pip download --no-deps \
+#     --only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux2014_x86_64 \
+#     -d .whl attrs nvidia-ml-py nvitop blessed jinxed wcwidth
+# (gpustat publishes no wheel, so it is built; pytest and psutil are already on the GPU machine's image). Optionally, for
 # OpenCL on the same GPU (NVIDIA's ICD) and clinfo's view of it, into .ocl/ (ignored; carry it too):
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .ocl pyopencl pytools platformdirs siphash24
