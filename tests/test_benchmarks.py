@@ -1,0 +1,77 @@
+"""The benchmark scripts run, on the smallest inputs, and print what docs/performance.md quotes.
+
+Their numbers are measured elsewhere (benchmarks/, never asserted here); these tests only keep the
+scripts working, so that a run on a machine lent for a few minutes is not lost to a broken script.
+Scripts that need a real GPU or the benchmark extra (gpustat, nvitop) are left out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import FIXTURES, ROOT
+
+BENCH = ROOT / "benchmarks"
+H200 = FIXTURES / "nvidia" / "h200-nvml-idle.json"
+
+
+def _run(script: str, *args: str) -> str:
+    """The script's output, run as docs/performance.md runs it, with this interpreter's `gpuabst` first
+    on PATH (the scripts start it as a command)."""
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def _table(out: str) -> dict[str, list[str]]:
+    """The rows of the output's Markdown tables by their first cell (the first table's where the same
+    first cell comes again)."""
+    rows: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        if line.startswith("| ") and "---" not in line:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows.setdefault(cells[0], cells[1:])
+    return rows
+
+
+def test_bench_processes_times_every_command_it_finds() -> None:
+    out = _run("bench_processes.py", "--repeat", "1", "--fixture", str(H200))
+    rows = _table(out)
+    for name in ("gpuabst list", "gpuabst health", "gpuabst show --json", "gpuabst labels"):
+        assert float(rows[name][0]) > 0, out
+    # every gpuabst command replayed the fixture and exited 0 (or 3, a warning); others need a GPU here
+    assert not [line for line in out.splitlines() if line.startswith("gpuabst") and " failed: " in line], out
+    assert "byte code" in out
+
+
+def test_bench_serve_http_times_metrics_and_healthz() -> None:
+    out = _run("bench_serve_http.py", "--requests", "3", "--fixture", str(H200))
+    rows = _table(out)
+    assert float(rows["/metrics"][0]) > 0 and float(rows["/healthz (answered 200)"][0]) > 0, out
+    samples = re.search(r"A /metrics answer: ([\d,]+) bytes, ([\d,]+) samples", out)
+    assert samples and int(samples[2].replace(",", "")) > 100, out
+
+
+def test_bench_soak_reports_growth() -> None:
+    out = _run("bench_soak.py", "--polls", "200")
+    assert re.search(r"RESULT: 200 polls of 8 replayed GPU\(s\), RSS growth [+-]\d+\.\d\d MiB", out), out
+
+
+def test_bench_latency_lists_the_recorded_calls() -> None:
+    out = _run("bench_latency.py", str(H200), "--backend", "nvml", "--repeat", "1")
+    rows = _table(out)
+    assert rows["nvmlInit"][0] == "1" and float(rows["nvmlInit"][1]) > 1000, out  # milliseconds, as recorded
+    assert "sum of recorded call latencies" in out
+
+
+def test_bench_poll_calls_counts_vendor_calls() -> None:
+    out = _run("bench_poll_calls.py", "--gpus", "2", "--repeat", "1")
+    rows = _table(out)
+    assert int(rows["poll"][0]) < int(rows["first snapshot"][0]), out
+    assert "/metrics scrape" in out
