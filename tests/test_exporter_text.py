@@ -105,3 +105,31 @@ def test_a_family_is_written_with_its_labels_in_name_order_and_counters_as_total
         'x_errors_total{device="gpu \\"0\\"",kind="ecc"} 2.0\n'
         'x_errors_total{device="gpu\\\\1",kind="pcie"} 0.5\n'
         "# HELP x_up up\n# TYPE x_up gauge\nx_up 1.0\n")
+
+
+def test_series_written_before_are_reused_only_for_the_same_name_labels_and_values(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each series' text is kept between scrapes (the same GPUs give the same series), keyed by the
+    metric name, its label names and every label value, and the store is bounded."""
+    from gpuabst.exporter import text_format
+
+    monkeypatch.setattr(text_format, "_RENDERED", {})
+    monkeypatch.setattr(text_format, "_RENDERED_MAX", 4)
+
+    def one(name: str, labels: list[str], values: list[str], value: float = 1) -> str:
+        fam = Family("gauge", name, "doc", labels=labels)
+        fam.add(values, value)
+        return exposition([fam]).decode().splitlines()[-1]
+
+    assert one("m", ["a", "b"], ["1", "2"]) == 'm{a="1",b="2"} 1.0'
+    assert one("m", ["a", "b"], ["1", "3"], 2.5) == 'm{a="1",b="3"} 2.5'  # another value: another series
+    assert one("m", ["b", "a"], ["1", "2"]) == 'm{a="2",b="1"} 1.0'  # the same values under other names
+    assert one("n", ["a", "b"], ["1", "2"]) == 'n{a="1",b="2"} 1.0'  # another metric
+    many = Family("gauge", "many", "doc", labels=["gpu"])
+    for i in range(10):
+        many.add([f'gpu "{i}"'], i)
+    text = exposition([many]).decode()
+    assert [line for line in text.splitlines() if not line.startswith("#")] == [
+        f'many{{gpu="gpu \\"{i}\\""}} {float(i)}' for i in range(10)]
+    assert len(text_format._RENDERED) <= 4  # emptied when full, never more
+    assert one("m", ["a", "b"], ["1", "2"]) == 'm{a="1",b="2"} 1.0'

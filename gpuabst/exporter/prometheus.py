@@ -34,6 +34,8 @@ from gpuabst.reading import Reading, Status
 
 GPU_LABELS = ["index", "uuid", "bus_id", "vendor", "model"]
 LEVELS = [lv.value for lv in Level]
+DEVICE_LEVELS = [lv for lv in LEVELS if lv != Level.NOT_APPLICABLE.value]
+"""The states a GPU's or the node's verdict can be in (a check can also be not applicable)."""
 INSTALL_HINT = "pip install 'gpuabst[exporter]' (prometheus-client)"
 
 
@@ -141,55 +143,56 @@ def families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEFAULT_PO
     yield build
 
     gpus = [d for d in snap.devices if d.device_type == "gpu"]
+    labelled = [(d, gpu_labels(d)) for d in gpus]  # each GPU's labels, built once per scrape
     info = Family("gauge", "gpuabst_gpu_info", "identity of each GPU (value 1)",
                   labels=[*GPU_LABELS, "name", "driver_version", "device_type", "sources"])
-    for d in gpus:
-        info.add([*gpu_labels(d), str(d.name.get("")), str(d.driver_version.get("")), d.device_type,
+    for d, labels in labelled:
+        info.add([*labels, str(d.name.get("")), str(d.driver_version.get("")), d.device_type,
                   ",".join(d.sources)], 1)
     yield info
 
     for name, doc, path, scale in GAUGES:
         fam = Family("gauge", name, doc, labels=GPU_LABELS)
-        for d in gpus:
+        for d, labels in labelled:
             v = _number(_reading(d, path))
             if v is not None:
-                fam.add(gpu_labels(d), v * scale)
+                fam.add(labels, v * scale)
         yield fam
 
     for name, doc, label, parts in LABELLED:
         fam = Family("gauge", name, doc, labels=[*GPU_LABELS, label])
         scale = HZ_PER_MHZ if name.endswith("_hertz") else 1
-        for d in gpus:
+        for d, labels in labelled:
             for value, path in parts:
                 v = _number(_reading(d, path))
                 if v is not None:
-                    fam.add([*gpu_labels(d), value], v * scale)
+                    fam.add([*labels, value], v * scale)
         yield fam
 
     ecc = Family("counter", "gpuabst_gpu_ecc_errors", "ECC errors; scope volatile counts since the driver "
                  "loaded, aggregate over the GPU's lifetime", labels=[*GPU_LABELS, "type", "scope"])
     deferred = Family("counter", "gpuabst_gpu_ecc_deferred_errors", "deferred (poisoned) ECC errors",
                       labels=GPU_LABELS)
-    for d in gpus:
+    for d, labels in labelled:
         for kind, scope, path in ECC:
             v = _number(_reading(d, path))
             if v is not None:
-                ecc.add([*gpu_labels(d), kind, scope], v)
+                ecc.add([*labels, kind, scope], v)
         v = _number(d.health.ecc_deferred)
         if v is not None:
-            deferred.add(gpu_labels(d), v)
+            deferred.add(labels, v)
     yield ecc
     yield deferred
 
     reasons = Family("gauge", "gpuabst_gpu_clock_event_reason_active",
                      "1 when this reason holds the clocks down (throttling)",
                      labels=[*GPU_LABELS, "reason"])
-    for d in gpus:
+    for d, labels in labelled:
         r = d.health.throttle_reasons
         if r.ok:
             active = list(r.value or [])
             for reason in dict.fromkeys([*KNOWN_REASONS.get(d.vendor, ()), *active]):
-                reasons.add([*gpu_labels(d), reason], 1 if reason in active else 0)
+                reasons.add([*labels, reason], 1 if reason in active else 0)
     yield reasons
 
     unavailable = Family(
@@ -197,37 +200,36 @@ def families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEFAULT_PO
         "gpuabst_gpu_reading_unavailable", "1 for each value that could not be read, by why (timeout, error, "
         "no_permission, not_recorded); values the GPU does not have (unsupported) are not listed",
         labels=[*GPU_LABELS, "field", "status"])
-    for d in gpus:
+    for d, labels in labelled:
         for field, r in walk_readings(d):
             if r.status in (Status.TIMEOUT, Status.ERROR, Status.NO_PERMISSION) or (
                     r.status is Status.NOT_RECORDED and r.reason != "no backend reported this value"):
-                unavailable.add([*gpu_labels(d), field, r.status.value], 1)
+                unavailable.add([*labels, field, r.status.value], 1)
     yield unavailable
 
-    by_index = {d.index: d for d in gpus}
+    by_index = {d.index: labels for d, labels in labelled}
     health = Family("gauge", "gpuabst_gpu_health", "the GPU's health verdict: 1 for the state it is in",
                     labels=[*GPU_LABELS, "state"])
     checks = Family("gauge", "gpuabst_gpu_health_check", "each health check's outcome: 1 for its state",
                     labels=[*GPU_LABELS, "system", "check", "state"])
     for verdict in node.devices:
-        dev = by_index.get(verdict.index)
-        if dev is None:
+        of_gpu = by_index.get(verdict.index)
+        if of_gpu is None:
             continue
-        labels = gpu_labels(dev)
-        for state in LEVELS:
-            if state != Level.NOT_APPLICABLE.value:
-                health.add([*labels, state], 1 if verdict.level.value == state else 0)
+        current = verdict.level.value
+        for state in DEVICE_LEVELS:
+            health.add([*of_gpu, state], 1 if current == state else 0)
         for c in verdict.checks:
+            current, head = c.level.value, [*of_gpu, c.system, c.name]
             for state in LEVELS:
-                checks.add([*labels, c.system, c.name, state], 1 if c.level.value == state else 0)
+                checks.add([*head, state], 1 if current == state else 0)
     yield health
     yield checks
 
     node_health = Family("gauge", "gpuabst_node_health", "the node's health verdict: 1 for its state",
                          labels=["state"])
-    for state in LEVELS:
-        if state != Level.NOT_APPLICABLE.value:
-            node_health.add([state], 1 if node.level.value == state else 0)
+    for state in DEVICE_LEVELS:
+        node_health.add([state], 1 if node.level.value == state else 0)
     yield node_health
     node_checks = Family("gauge", "gpuabst_node_health_check", "each node check's outcome: 1 for its state",
                          labels=["check", "state"])

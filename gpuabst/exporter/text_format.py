@@ -51,25 +51,39 @@ def exposition(families: Iterable[Family]) -> bytes:
     """The Prometheus text format of ``families``: HELP and TYPE lines, then a line per sample with its
     labels in name order (as prometheus-client writes them)."""
     out: list[str] = []
+    rendered = _RENDERED
     for fam in families:
         name = f"{fam.name}_total" if fam.type == "counter" else fam.name
         out.append(f"# HELP {name} {_escape_help(fam.documentation)}\n# TYPE {name} {fam.type}\n")
-        order = sorted(range(len(fam.labels)), key=fam.labels.__getitem__)
-        heads = [f'{fam.labels[i]}="' for i in order]
+        series = (name, *fam.labels)
         for values, value in fam.rows:
             number = _COMMON.get(value) if type(value) is int else None
             if number is None:
                 number = go_float(value)
-            if not heads:
-                out.append(f"{name} {number}\n")
-                continue
-            ordered = [values[i] for i in order]
-            joined = "\0".join(ordered)
-            if "\\" in joined or "\n" in joined or '"' in joined:
-                ordered = [_escape_value(v) for v in ordered]
-            pairs = '",'.join(map(str.__add__, heads, ordered))
-            out.append(f'{name}{{{pairs}"}} {number}\n')
+            key = (series, *values)
+            head = rendered.get(key)
+            if head is None:
+                head = _series(name, fam.labels, values)
+                if len(rendered) >= _RENDERED_MAX:
+                    rendered.clear()
+                rendered[key] = head
+            out.append(f"{head} {number}\n")
     return "".join(out).encode("utf-8")
+
+
+_RENDERED: dict[tuple[object, ...], str] = {}
+"""A sample's name and labels as written, by (name and label names, label values): the same GPUs give
+the same series on every scrape, so each is escaped and ordered once. Emptied when it holds
+:data:`_RENDERED_MAX` (a node of several hundred GPUs)."""
+_RENDERED_MAX = 32_768
+
+
+def _series(name: str, labels: Sequence[str], values: Sequence[str]) -> str:
+    """``name{a="1",b="x"}``: the labels in name order, their values escaped."""
+    if not labels:
+        return name
+    pairs = ",".join(f'{k}="{_escape_value(v)}"' for k, v in sorted(zip(labels, values, strict=True)))
+    return f"{name}{{{pairs}}}"
 
 
 _COMMON = {0: "0.0", 1: "1.0"}
