@@ -133,3 +133,24 @@ def test_series_written_before_are_reused_only_for_the_same_name_labels_and_valu
         f'many{{gpu="gpu \\"{i}\\""}} {float(i)}' for i in range(10)]
     assert len(text_format._RENDERED) <= 4  # emptied when full, never more
     assert one("m", ["a", "b"], ["1", "2"]) == 'm{a="1",b="2"} 1.0'
+
+
+def test_unavailable_readings_are_listed_by_field_and_why_and_nothing_else() -> None:
+    """gpuabst_gpu_reading_unavailable: a timeout, an error, a permission refused and a call the
+    fixture did not record, by field; never a value nobody was asked for, one the GPU does not have,
+    or a good one. A GPU with none of those has no row."""
+    src = "nvml"
+    odd = Device(vendor="nvidia", index=0, name=ok("GPU", src, "name"), sources=[src],
+                 health=HealthReadings(fan_speed_pct=missing(Status.TIMEOUT, src, "fan", "hung"),
+                                       temperature_c=missing(Status.ERROR, src, "temp", "driver fault"),
+                                       power_draw_w=missing(Status.NO_PERMISSION, src, "power", "root only"),
+                                       sm_clock_mhz=missing(Status.NOT_RECORDED, src, "clock", "not in the fixture"),
+                                       memory_clock_mhz=missing(Status.UNSUPPORTED, src, "clock", "no"),
+                                       graphics_clock_mhz=ok(1980, src, "clock")))
+    fine = Device(vendor="nvidia", index=1, name=ok("GPU", src, "name"), sources=[src],
+                  health=HealthReadings(temperature_c=ok(40.0, src, "temp")))
+    snap = Snapshot([odd, fine], [], None)
+    (fam,) = [f for f in families(snap, evaluate(snap)) if f.name == "gpuabst_gpu_reading_unavailable"]
+    assert sorted((values[0], values[-2], values[-1]) for values, _ in fam.rows) == [
+        ("0", "health.fan_speed_pct", "timeout"), ("0", "health.power_draw_w", "no_permission"),
+        ("0", "health.sm_clock_mhz", "not_recorded"), ("0", "health.temperature_c", "error")]

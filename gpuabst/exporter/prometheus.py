@@ -20,6 +20,7 @@ import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from operator import itemgetter
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -27,10 +28,10 @@ from gpuabst.errors import BackendError
 from gpuabst.exporter import DEFAULT_PORT
 from gpuabst.exporter.text_format import CONTENT_TYPE, Family, exposition
 from gpuabst.health import DEFAULT_POLICY, HealthPolicy, Level, NodeHealth, evaluate
-from gpuabst.health.checks import walk_readings
+from gpuabst.health.checks import readings_in, walk_readings
 from gpuabst.health.policy import AMD_THERMAL_THROTTLE, HARDWARE_THROTTLE, THERMAL_THROTTLE
 from gpuabst.model import Device, Snapshot
-from gpuabst.reading import Reading, Status
+from gpuabst.reading import UNSET, Reading, Status
 
 GPU_LABELS = ["index", "uuid", "bus_id", "vendor", "model"]
 LEVELS = [lv.value for lv in Level]
@@ -113,6 +114,23 @@ ECC: list[tuple[str, str, str]] = [
     ("corrected", "aggregate", "health.ecc_corrected_aggregate"),
     ("uncorrected", "aggregate", "health.ecc_uncorrected_aggregate"),
 ]
+
+
+_UNREADABLE = frozenset({Status.TIMEOUT, Status.ERROR, Status.NO_PERMISSION})
+"""Statuses exported as unavailable; not_recorded too, where a backend was asked (not :data:`UNSET`)."""
+_status_of = itemgetter(1)
+
+
+def _unavailable(r: Reading[Any]) -> bool:
+    return r.status in _UNREADABLE or (r.status is Status.NOT_RECORDED and r.reason != UNSET.reason)
+
+
+def _any_unavailable(readings: list[Reading[Any]]) -> bool:
+    """Whether any of ``readings`` is exported as unavailable (statuses compared in C first)."""
+    statuses = set(map(_status_of, readings))
+    if not statuses.isdisjoint(_UNREADABLE):
+        return True
+    return Status.NOT_RECORDED in statuses and any(map(_unavailable, readings))
 
 
 def _reading(d: Device, path: str) -> Reading[Any]:
@@ -201,10 +219,10 @@ def families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEFAULT_PO
         "no_permission, not_recorded); values the GPU does not have (unsupported) are not listed",
         labels=[*GPU_LABELS, "field", "status"])
     for d, labels in labelled:
-        for field, r in walk_readings(d):
-            if r.status in (Status.TIMEOUT, Status.ERROR, Status.NO_PERMISSION) or (
-                    r.status is Status.NOT_RECORDED and r.reason != "no backend reported this value"):
-                unavailable.add([*labels, field, r.status.value], 1)
+        if _any_unavailable(readings_in(d)):  # rarely: only then walk the device for the fields' names
+            for field, r in walk_readings(d):
+                if _unavailable(r):
+                    unavailable.add([*labels, field, r.status.value], 1)
     yield unavailable
 
     by_index = {d.index: labels for d, labels in labelled}
