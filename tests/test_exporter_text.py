@@ -92,6 +92,14 @@ def test_what_the_format_cannot_say_is_refused() -> None:
         Family("gauge", "9lives", "doc")
     with pytest.raises(ValueError, match="2 label values for labels"):
         Family("gauge", "ok_name", "doc", labels=["a"]).add(["x", "y"], 1)
+    with pytest.raises(ValueError, match="2 label values and a state"):
+        Family("gauge", "ok_name", "doc", labels=["a", "state"]).add_states(["x", "y"], ["ok"], "ok")
+
+
+def test_an_enumeration_is_one_sample_per_state_with_1_for_the_current_one() -> None:
+    health = Family("gauge", "h", "doc", labels=["gpu", "state"])
+    health.add_states(["0"], ["ok", "warn", "fail"], "warn")
+    assert health.rows == [(["0", "ok"], 0), (["0", "warn"], 1), (["0", "fail"], 0)]
 
 
 def test_a_family_is_written_with_its_labels_in_name_order_and_counters_as_totals() -> None:

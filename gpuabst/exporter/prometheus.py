@@ -127,10 +127,10 @@ def _unavailable(r: Reading[Any]) -> bool:
 
 def _any_unavailable(readings: list[Reading[Any]]) -> bool:
     """Whether any of ``readings`` is exported as unavailable (statuses compared in C first)."""
-    statuses = set(map(_status_of, readings))
-    if not statuses.isdisjoint(_UNREADABLE):
+    statuses = list(map(_status_of, readings))
+    if not _UNREADABLE.isdisjoint(statuses):
         return True
-    return Status.NOT_RECORDED in statuses and any(map(_unavailable, readings))
+    return statuses.count(Status.NOT_RECORDED) > readings.count(UNSET)  # not_recorded, and not for lack of a backend
 
 
 def _reading(d: Device, path: str) -> Reading[Any]:
@@ -234,26 +234,20 @@ def families(snap: Snapshot, node: NodeHealth, policy: HealthPolicy = DEFAULT_PO
         of_gpu = by_index.get(verdict.index)
         if of_gpu is None:
             continue
-        current = verdict.level.value
-        for state in DEVICE_LEVELS:
-            health.add([*of_gpu, state], 1 if current == state else 0)
+        health.add_states(of_gpu, DEVICE_LEVELS, verdict.level.value)
         for c in verdict.checks:
-            current, head = c.level.value, [*of_gpu, c.system, c.name]
-            for state in LEVELS:
-                checks.add([*head, state], 1 if current == state else 0)
+            checks.add_states([*of_gpu, c.system, c.name], LEVELS, c.level.value)
     yield health
     yield checks
 
     node_health = Family("gauge", "gpuabst_node_health", "the node's health verdict: 1 for its state",
                          labels=["state"])
-    for state in DEVICE_LEVELS:
-        node_health.add([state], 1 if node.level.value == state else 0)
+    node_health.add_states([], DEVICE_LEVELS, node.level.value)
     yield node_health
     node_checks = Family("gauge", "gpuabst_node_health_check", "each node check's outcome: 1 for its state",
                          labels=["check", "state"])
     for c in node.checks:
-        for state in LEVELS:
-            node_checks.add([c.name, state], 1 if c.level.value == state else 0)
+        node_checks.add_states([c.name], LEVELS, c.level.value)
     yield node_checks
     found = Family("gauge", "gpuabst_node_gpus", "GPUs found on the node")
     found.add([], len(gpus))

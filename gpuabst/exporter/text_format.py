@@ -46,6 +46,13 @@ class Family:
             raise ValueError(f"{self.name}: {len(values)} label values for labels {self.labels}")
         self.rows.append((values, value))
 
+    def add_states(self, values: Sequence[str], states: Sequence[str], current: str) -> None:
+        """One sample per state, its label values ``values`` then the state: 1 for ``current``, 0 for
+        the others (an enumeration, as kube-state-metrics writes one)."""
+        if len(values) + 1 != len(self.labels):
+            raise ValueError(f"{self.name}: {len(values)} label values and a state for labels {self.labels}")
+        self.rows += [([*values, state], 1 if state == current else 0) for state in states]
+
 
 def exposition(families: Iterable[Family]) -> bytes:
     """The Prometheus text format of ``families``: HELP and TYPE lines, then a line per sample with its
