@@ -2,7 +2,8 @@
 
     python benchmarks/bench_latency.py FIXTURE [--backend NAME] [--repeat 5]
 
-Prints the snapshot time with and without the recorded latencies, the sum of recorded latencies,
+Prints the time of a snapshot and of the poll after it (a capture records one, so the poll replays
+each call's second answer and latency) with and without the recorded latencies, the sum of recorded latencies,
 and, from the recording, what reading devices concurrently could save: the calls are grouped by the
 device handle they name, and the bound is the slowest device's own calls plus the calls that name
 no device (a lower bound on a concurrent read; the backends read devices one after another today).
@@ -52,14 +53,18 @@ def main() -> None:
     print(f"Machine: {machine_line()}  \nFixture: {args.fixture} ({fixture.provenance.get('kind')}, "
           f"{fixture.provenance.get('tool')}), backend {name}, {len(calls)} calls\n")
     for latency in (False, True):
-        samples = []
+        samples, polls = [], []
         for _ in range(args.repeat):
             with Machine([fixture], backends=[name], replay_latency=latency) as m:
                 t0 = time.perf_counter()
                 m.snapshot()
-                samples.append(time.perf_counter() - t0)
-        print(f"- snapshot {'with' if latency else 'without'} recorded latency: "
-              f"{statistics.median(samples) * 1000:.2f} ms (median of {args.repeat})")
+                t1 = time.perf_counter()
+                m.poll()  # a capture records one poll after its snapshot: the calls' second answers
+                polls.append(time.perf_counter() - t1)
+                samples.append(t1 - t0)
+        how = "with" if latency else "without"
+        print(f"- snapshot {how} recorded latency: {statistics.median(samples) * 1000:.2f} ms, the poll after it "
+              f"{statistics.median(polls) * 1000:.2f} ms (medians of {args.repeat})")
     print(f"- sum of recorded call latencies: {total_us / 1000:.2f} ms over {len(recorded)} calls")
     if per_device:
         bound = shared + max(per_device.values())

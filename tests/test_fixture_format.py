@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES
 from synthetic import nvml_fixture
 
 from gpuabst.errors import FixtureError
@@ -109,3 +110,26 @@ def test_a_replayed_structure_reads_like_the_real_one_and_stays_read_only() -> N
     for again in (copy.copy(mem), copy.deepcopy(mem), pickle.loads(pickle.dumps(mem))):
         assert again._fields == {"total": 5, "used": 2} and repr(again) == "nvmlMemory_t({'total': 5, 'used': 2})"
     assert Codec().encode(mem) == {"$struct": "nvmlMemory_t", "total": 5, "used": 2}
+
+
+def test_recorded_latency_is_waited_out_when_asked_for() -> None:
+    """Replaying with replay_latency waits each call's recorded latency (short ones spun, since a sleep
+    overshoots them), so a replay costs at least what the calls cost on the machine recorded."""
+    import time
+
+    from gpuabst.fixtures.tape import wait
+    from gpuabst.machine import Machine
+
+    for seconds in (0.0, 0.0002, 0.003):
+        t0 = time.perf_counter()
+        wait(seconds)
+        assert time.perf_counter() - t0 >= seconds
+    fixture = FIXTURES / "nvidia" / "h200-nvml-idle.json"
+    calls = fmt.load(fixture).backends["nvml"].calls
+    before_poll = sum(c["latency_us"] for c in calls if c["fn"] != "nvmlShutdown") / 1e6
+    with Machine([fixture], backends=["nvml"], replay_latency=True) as m:
+        t0 = time.perf_counter()
+        m.snapshot()
+        m.poll()
+        took = time.perf_counter() - t0
+    assert took >= before_poll > 0.03  # every call but the shutdown is made by a snapshot and a poll
