@@ -133,6 +133,8 @@ def test_series_written_before_are_reused_only_for_the_same_name_labels_and_valu
     assert one("m", ["a", "b"], ["1", "3"], 2.5) == 'm{a="1",b="3"} 2.5'  # another value: another series
     assert one("m", ["b", "a"], ["1", "2"]) == 'm{a="2",b="1"} 1.0'  # the same values under other names
     assert one("n", ["a", "b"], ["1", "2"]) == 'n{a="1",b="2"} 1.0'  # another metric
+    assert one("m", ["a", "b", "c"], ["1"] * 3) == 'm{a="1",b="1",c="1"} 1.0'
+    assert one("m", ["a", "b"], ["c", "1"]) == 'm{a="c",b="1"} 1.0'  # a value that is also a label name
     many = Family("gauge", "many", "doc", labels=["gpu"])
     for i in range(10):
         many.add([f'gpu "{i}"'], i)

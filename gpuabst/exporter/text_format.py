@@ -62,7 +62,7 @@ def exposition(families: Iterable[Family]) -> bytes:
     for fam in families:
         name = f"{fam.name}_total" if fam.type == "counter" else fam.name
         out.append(f"# HELP {name} {_escape_help(fam.documentation)}\n# TYPE {name} {fam.type}\n")
-        series = (name, *fam.labels)
+        series = (name, *fam.labels)  # a row has a value per label name: keys of one length per family
         for values, value in fam.rows:
             number = _COMMON.get(value) if type(value) is int else None
             if number is None:
