@@ -25,7 +25,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_snapshot import machine_line  # noqa: E402
+from bench_snapshot import machine_line, quartiles_ms  # noqa: E402
 from replayed_pynvml import Counter, install, make  # noqa: E402
 from scale import add_peer_calls, scale_nvml  # noqa: E402
 
@@ -134,8 +134,8 @@ def med(samples: list[float]) -> float:
 
 
 def spread(samples: list[float]) -> str:
-    ms = sorted(s * 1000 for s in samples)
-    return f"{ms[len(ms) // 4]:.2f}-{ms[(3 * len(ms)) // 4]:.2f}"
+    _, q1, q3 = quartiles_ms(samples)
+    return f"{q1:.2f}-{q3:.2f}"
 
 
 def paired_ratio(samples: list[float], floor: list[float]) -> str:

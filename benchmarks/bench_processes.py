@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_snapshot import machine_line  # noqa: E402
+from bench_snapshot import machine_line, table_row  # noqa: E402
 
 SMI_QUERY = ("--query-gpu=temperature.gpu,power.draw,utilization.gpu,memory.used,clocks.sm,"
              "ecc.errors.uncorrected.volatile.total")
@@ -70,8 +69,7 @@ def main() -> None:
     print("| command | median ms | IQR ms |")
     print("|---|---:|---|")
     for name, times in samples.items():
-        ms = sorted(t * 1000 for t in times)
-        print(f"| {name} | {statistics.median(ms):.1f} | {ms[len(ms) // 4]:.1f}-{ms[(3 * len(ms)) // 4]:.1f} |")
+        print(table_row(name, times, digits=1))
     for name, why in failed.items():
         print(f"\n{name} failed: {why}")
     if missing:

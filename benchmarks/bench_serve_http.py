@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_snapshot import machine_line  # noqa: E402
+from bench_snapshot import machine_line, table_row  # noqa: E402
 
 
 def free_port() -> int:
@@ -87,9 +86,8 @@ def main() -> None:
           f"{args.requests} requests each, one after another\n")
     print("| request | median ms | IQR ms |")
     print("|---|---:|---|")
-    for name, times in (("/metrics", metrics), (f"/healthz (answered {status})", health)):
-        ms = sorted(t * 1000 for t in times)
-        print(f"| {name} | {statistics.median(ms):.2f} | {ms[len(ms) // 4]:.2f}-{ms[(3 * len(ms)) // 4]:.2f} |")
+    print(table_row("/metrics", metrics))
+    print(table_row(f"/healthz (answered {status})", health))
     print(f"\nA /metrics answer: {len(body):,} bytes, {samples:,} samples.")
 
 

@@ -38,10 +38,21 @@ def machine_line() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {system}"
 
 
-def stats_ms(samples: list[float]) -> str:
+def quartiles_ms(samples: list[float]) -> tuple[float, float, float]:
+    """The median, first and third quartile of ``samples`` (seconds), in milliseconds."""
     ms = sorted(s * 1000 for s in samples)
-    q1, q3 = ms[len(ms) // 4], ms[(3 * len(ms)) // 4]
-    return f"{statistics.median(ms):.2f} ms (IQR {q1:.2f}-{q3:.2f}, n={len(ms)})"
+    return statistics.median(ms), ms[len(ms) // 4], ms[(3 * len(ms)) // 4]
+
+
+def table_row(name: str, samples: list[float], digits: int = 2) -> str:
+    """``| name | median | q1-q3 |`` in milliseconds: a row of the scripts' timing tables."""
+    median, q1, q3 = quartiles_ms(samples)
+    return f"| {name} | {median:.{digits}f} | {q1:.{digits}f}-{q3:.{digits}f} |"
+
+
+def stats_ms(samples: list[float]) -> str:
+    median, q1, q3 = quartiles_ms(samples)
+    return f"{median:.2f} ms (IQR {q1:.2f}-{q3:.2f}, n={len(samples)})"
 
 
 def time_process(code: str, repeat: int) -> list[float]:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One prepared run on a machine with an NVIDIA GPU (no network needed there): install the project
 # from wheels built beforehand, capture a real scrubbed fixture with gpuabst's own capture command,
-# run the hardware tests, time a poll against nvidia-smi, time gpuabst against the raw pynvml floor,
+# run the hardware tests, time gpuabst against the raw pynvml floor,
 # gpustat and nvitop on the real driver (bench_compare.py --live), list the capture's recorded
 # latency per call (bench_latency.py), test whether the driver overlaps calls from several threads
 # (nvml_overlap.py) and whether one nvmlDeviceGetFieldValues call could replace seven of a poll's
@@ -46,25 +46,6 @@ t 120 gpuabst capture --backend nvml --note "device check" -o "$out/capture.json
 section "gpuabst show (errors)"; timeout 60 gpuabst show --json --backend nvml > /dev/null 2>> "$report"
 for cmd in list health labels attributes inventory; do section "gpuabst $cmd"; t 60 gpuabst $cmd --backend nvml; done
 section "hardware tests"; t 180 python3 -P -m pytest -q -m hardware -p no:cacheprovider tests/test_hardware.py
-section "poll against nvidia-smi"
-timeout 120 python3 -P - >> "$report" 2>&1 <<'PY'
-import statistics, subprocess, time
-from gpuabst.machine import Machine
-
-def median_ms(fn, n=30):
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter(); fn(); times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1000
-
-with Machine(backends=["nvml"]) as m:
-    first = median_ms(m.snapshot, 5)
-    poll = median_ms(m.poll)
-smi = median_ms(lambda: subprocess.run(["nvidia-smi", "--query-gpu=temperature.gpu,power.draw,utilization.gpu,"
-                                        "memory.used,clocks.sm,ecc.errors.uncorrected.volatile.total",
-                                        "--format=csv,noheader"], capture_output=True, check=True), 10)
-print(f"gpuabst snapshot {first:.1f} ms, gpuabst poll {poll:.1f} ms, nvidia-smi query {smi:.1f} ms (medians)")
-PY
 section "gpuabst against the floor, gpustat and nvitop on the real driver"; t 150 python3 benchmarks/bench_compare.py --live --repeat 200
 section "recorded latency per call"; t 60 python3 benchmarks/bench_latency.py "$out/capture.json" --backend nvml
 section "calls from several threads"; t 60 python3 benchmarks/nvml_overlap.py

@@ -122,7 +122,7 @@ _status_of = itemgetter(1)
 
 
 def _unavailable(r: Reading[Any]) -> bool:
-    return r.status in _UNREADABLE or (r.status is Status.NOT_RECORDED and r.reason != UNSET.reason)
+    return r.status in _UNREADABLE or (r.status is Status.NOT_RECORDED and r != UNSET)
 
 
 def _any_unavailable(readings: list[Reading[Any]]) -> bool:
