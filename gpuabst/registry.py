@@ -2,17 +2,18 @@
 
 First-party backends are found the same way as third-party ones. A plugin that fails to load is
 kept as an entry with its error, never dropped silently. Discovery can be limited by name
-(``names=`` or the environment variable ``GPUABST_BACKENDS``, comma-separated).
+(``names=`` or the environment variable ``GPUABST_BACKENDS``, comma-separated). The group is read
+from :mod:`gpuabst.entry_points`' index of the installation, not scanned on every start.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 
 import attrs
 
+from gpuabst import entry_points
 from gpuabst.backend import Backend
 
 ENTRY_POINT_GROUP = "gpuabst.backends"
@@ -37,26 +38,31 @@ def wanted_names(names: list[str] | None = None) -> list[str] | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _registered() -> dict[str, importlib.metadata.EntryPoint]:
-    """Every registered backend's entry point by name, the first of each name; scanned once per process
-    (the scan reads every installed package's metadata)."""
-    found: dict[str, importlib.metadata.EntryPoint] = {}
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, ep)
+def _registered() -> dict[str, tuple[str, str | None]]:
+    """Every registered backend's object reference and distribution by name, the first of each name;
+    looked up once per process (gpuabst.entry_points keeps the scan of installed packages' metadata)."""
+    found: dict[str, tuple[str, str | None]] = {}
+    for name, value, dist in entry_points.group(ENTRY_POINT_GROUP):
+        found.setdefault(name, (value, dist))
     return found
 
 
 @functools.cache
 def _loaded(name: str) -> BackendEntry:
-    """The registered backend ``name`` imported (once per process), or the error that stopped it."""
-    ep = _registered()[name]
-    dist = ep.dist.name if ep.dist is not None else None
+    """The registered backend ``name`` imported (once per process), or the error that stopped it. A
+    backend that fails to load from the index of entry points is looked up again by a fresh scan
+    first, in case the index is older than the installation."""
+    value, dist = _registered()[name]
     try:
-        cls = ep.load()
+        cls = entry_points.load(value)
     except Exception as e:  # a broken plugin is reported, not fatal
-        return BackendEntry(name, None, dist, f"failed to load {ep.value}: {type(e).__name__}: {e}")
+        if entry_points.rescan():
+            _registered.cache_clear()
+            if _registered().get(name, (None, None))[0] not in (None, value):
+                return _loaded(name)
+        return BackendEntry(name, None, dist, f"failed to load {value}: {type(e).__name__}: {e}")
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
-        return BackendEntry(name, None, dist, f"{ep.value} is not a gpuabst Backend subclass")
+        return BackendEntry(name, None, dist, f"{value} is not a gpuabst Backend subclass")
     return BackendEntry(name, cls, dist)
 
 
@@ -68,6 +74,7 @@ def _load(names: list[str] | None = None) -> tuple[BackendEntry, ...]:
 
 def refresh() -> None:
     """Forget the scanned entry points, so plugins installed since are found."""
+    entry_points.forget()
     _registered.cache_clear()
     _loaded.cache_clear()
 

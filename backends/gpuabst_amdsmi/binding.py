@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib
-import importlib.metadata
 import io
 import threading
 from typing import Any
 
+from gpuabst import entry_points
 from gpuabst.backend import ErrorInfo
 from gpuabst.errors import BackendUnavailable
 from gpuabst.fixtures.codec import Codec
@@ -71,10 +71,7 @@ def _why_import_failed(exc: BaseException, printed: str) -> str:
 
 
 def library_version() -> str | None:
-    try:
-        return importlib.metadata.version("amdsmi")
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    return entry_points.version("amdsmi")
 
 
 def is_amdsmi_error(exc: BaseException) -> bool:

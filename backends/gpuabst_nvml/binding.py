@@ -5,11 +5,11 @@ from __future__ import annotations
 import ctypes
 import functools
 import importlib
-import importlib.metadata
 import sys
 import warnings
 from typing import Any
 
+from gpuabst import entry_points
 from gpuabst.backend import ErrorInfo
 from gpuabst.errors import BackendUnavailable
 from gpuabst.fixtures.codec import STRUCT, Codec
@@ -35,11 +35,8 @@ def import_pynvml() -> Any:
 
 @functools.lru_cache(maxsize=1)
 def library_version() -> str | None:
-    """nvidia-ml-py's version (read from its metadata once per process)."""
-    try:
-        return importlib.metadata.version("nvidia-ml-py")
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    """nvidia-ml-py's version (its metadata, kept in the entry-point index: gpuabst.entry_points.version)."""
+    return entry_points.version("nvidia-ml-py")
 
 
 _NVML_ERROR_TYPES: dict[type, bool] = {}

@@ -22,11 +22,10 @@ CL_PLATFORM_NOT_FOUND_KHR) in the fixture.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import importlib
-import importlib.metadata
 from typing import Any
 
+from gpuabst import entry_points
 from gpuabst.backend import ErrorInfo
 from gpuabst.errors import BackendUnavailable
 from gpuabst.fixtures.codec import Codec
@@ -57,10 +56,7 @@ def import_pyopencl() -> PyOpenClApi:
 
 
 def library_version() -> str | None:
-    try:
-        return importlib.metadata.version("pyopencl")
-    except importlib.metadata.PackageNotFoundError:
-        return None
+    return entry_points.version("pyopencl")
 
 
 class PyOpenClApi:
@@ -112,6 +108,8 @@ class PyOpenClApi:
 
     def _opencl_library(self) -> Any:
         if self._raw is None:
+            import ctypes.util  # imports subprocess: only where the raw query is made
+
             path = _loaded_opencl_path() or ctypes.util.find_library("OpenCL")
             if not path:
                 raise RawQueryUnavailable("no OpenCL library found to call clGetDeviceInfo directly")
