@@ -21,7 +21,6 @@ pci.device_id,pci.sub_device_id,memory.total``, ``amd-smi static --asic --vram``
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import json
 import math
 import os
@@ -394,14 +393,25 @@ _active: Catalog | None = None
 GPU_DB_ENV = "GPUABST_GPU_DB"
 
 
+def _builtin_text() -> str:
+    """data/catalog.json: read beside this module where the package is installed as files (importing
+    importlib.resources costs a command's start about 15 ms), through importlib.resources otherwise."""
+    beside = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "catalog.json")
+    if os.path.isfile(beside):
+        with open(beside, encoding="utf-8") as f:
+            return f.read()
+    import importlib.resources
+
+    return (importlib.resources.files("gpuabst") / "data" / "catalog.json").read_text(encoding="utf-8")
+
+
 def builtin() -> Catalog:
     """The catalog shipped with gpuabst (read once)."""
     global _builtin
     with _lock:
         if _builtin is None:
-            ref = importlib.resources.files("gpuabst") / "data" / "catalog.json"
             try:
-                doc = json.loads(ref.read_text(encoding="utf-8"))
+                doc = json.loads(_builtin_text())
             except (OSError, ValueError) as e:
                 raise CatalogError(f"the built-in catalog cannot be read: {e}") from e
             _builtin = Catalog.from_document(doc, "gpuabst catalog")

@@ -12,7 +12,6 @@ import datetime
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -82,6 +81,8 @@ def _emit(text: str, output: str | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
+    import tempfile  # only where a file is written: importing it costs every command's start ~3 ms
+
     from gpuabst.errors import GpuabstError
 
     folder = os.path.dirname(os.path.abspath(output))
