@@ -320,3 +320,24 @@ def test_gpu_db_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
     catalog.use(None)
     assert catalog.active().origin.endswith("gpus.json")
     assert model_for(_device("NVIDIA H100 80GB HBM3", "0x2330")).value == "h100x"
+
+
+def test_the_builtin_catalog_reads_the_same_through_importlib_resources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed as files, the catalog is read beside the module; where it is not a file there (a zip
+    install), through importlib.resources: the same document either way."""
+    import importlib.resources
+    import os
+
+    beside = catalog._builtin_text()
+    assert beside == (importlib.resources.files("gpuabst") / "data" / "catalog.json").read_text(encoding="utf-8")
+    real_isfile = os.path.isfile
+    asked: list[str] = []
+
+    def not_beside(path: str) -> bool:
+        asked.append(path)
+        return False if path.endswith("catalog.json") else real_isfile(path)
+
+    monkeypatch.setattr(os.path, "isfile", not_beside)
+    assert catalog._builtin_text() == beside and any(p.endswith("catalog.json") for p in asked)
+    monkeypatch.setattr(catalog, "_builtin", None)
+    assert catalog.builtin().resolve(Evidence(vendor_id="0x10de", device_id="0x2330")).model == "h100"
