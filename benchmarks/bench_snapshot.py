@@ -1,8 +1,13 @@
 """Time `import gpuabst`, and a full snapshot of replayed 1- and 8-GPU NVML machines.
 
     python benchmarks/bench_snapshot.py [--source fixtures/nvidia/h100-80gb-hbm3.json] [--repeat 50]
+                                        [--installed 200]
 
-Prints a Markdown table (median and spread of repeated runs) and the machine it ran on.
+Prints a Markdown table (median and spread of repeated runs) and the machine it ran on. `gpuabst
+list` is timed reading gpuabst's entry-point index and, taking turns with it, scanning every
+installed package's metadata on every start (``GPUABST_CACHE_DIR=off``); ``--installed N`` adds N
+minimal installed packages (metadata and an entry_points.txt each, on PYTHONPATH) to time both in an
+environment as large as a GPU image's.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,12 +61,18 @@ def stats_ms(samples: list[float]) -> str:
     return f"{median:.2f} ms (IQR {q1:.2f}-{q3:.2f}, n={len(samples)})"
 
 
-def time_process(code: str, repeat: int) -> list[float]:
-    out = []
+def time_process(code: str, repeat: int, env: dict[str, str] | None = None) -> list[float]:
+    return time_processes({"": (code, env)}, repeat)[""]
+
+
+def time_processes(runs: dict[str, tuple[str, dict[str, str] | None]], repeat: int) -> dict[str, list[float]]:
+    """Each Python snippet started as a process ``repeat`` times, the snippets taking turns."""
+    out: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True)
-        out.append(time.perf_counter() - t0)
+        for name, (code, env) in runs.items():
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, **(env or {})})
+            out[name].append(time.perf_counter() - t0)
     return out
 
 
@@ -72,6 +84,19 @@ def imported_modules(code: str, env: dict[str, str] | None = None) -> list[str]:
                          env={**os.environ, **(env or {})})
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("modules:"))
     return line.split()[1:]
+
+
+def install_minimal_packages(folder: Path, count: int) -> None:
+    """``count`` installed packages of one empty module each, with the metadata and the entry points
+    (a console script, a plugin of some other tool) that a scan of entry points reads."""
+    for i in range(count):
+        name = f"bench_pkg_{i:04d}"
+        (folder / f"{name}.py").write_text("")
+        dist = folder / f"{name}-1.0.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\nSummary: x\n")
+        (dist / "entry_points.txt").write_text(f"[console_scripts]\n{name} = {name}:main\n\n"
+                                               f"[some.other.plugins]\n{name} = {name}:Plugin\n")
 
 
 def time_snapshot(fixture: fmt.Fixture, repeat: int) -> tuple[list[float], int]:
@@ -89,6 +114,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--source", default=str(HERE.parent / "fixtures/nvidia/h100-80gb-hbm3.json"))
     ap.add_argument("--repeat", type=int, default=50)
+    ap.add_argument("--installed", type=int, default=0, help="minimal packages to add for the `gpuabst list` rows")
     args = ap.parse_args()
     source = fmt.load(args.source)
     # byte-compile the project as `pip install` does: timings must not include compiling every module
@@ -103,7 +129,17 @@ def main() -> None:
     print(f"| `python -c 'import gpuabst'` | {stats_ms(time_process('import gpuabst', 20))} |")
     list_code = ("import os, sys; from gpuabst.cli.main import main; os.environ['GPUABST_FIXTURE'] = "
                  f"{args.source!r}; sys.stdout = open(os.devnull, 'w'); main(['list'])")
-    print(f"| `gpuabst list` on the replayed fixture | {stats_ms(time_process(list_code, 20))} |")
+    with tempfile.TemporaryDirectory() as extra:
+        env = None
+        if args.installed:
+            env = {"PYTHONPATH": os.pathsep.join([extra, os.environ.get("PYTHONPATH", "")])}
+            install_minimal_packages(Path(extra), args.installed)
+        subprocess.run([sys.executable, "-c", list_code], check=True, env={**os.environ, **(env or {})})  # the index
+        lists = time_processes({"index": (list_code, env), "scan": (list_code, {**(env or {}),
+                                                                               "GPUABST_CACHE_DIR": "off"})}, 20)
+    more = f", {args.installed} more packages installed" if args.installed else ""
+    print(f"| `gpuabst list` on the replayed fixture{more} | {stats_ms(lists['index'])} |")
+    print(f"| the same, scanning entry points on every start (`GPUABST_CACHE_DIR=off`) | {stats_ms(lists['scan'])} |")
     for copies in (1, 8):
         fx = scale_nvml(source, copies)
         samples, n = time_snapshot(fx, args.repeat)
