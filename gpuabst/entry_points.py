@@ -8,9 +8,10 @@ gpuabst's groups (:data:`GROUPS`) is kept in ``$GPUABST_CACHE_DIR`` (default
 with the installation state it was scanned in: each ``sys.path`` entry's modification time
 (installing, upgrading or removing a package adds or removes a folder there) and each installed
 package's ``entry_points.txt`` modification time. A different state, a missing, unreadable,
-oversized or malformed index, or ``GPUABST_CACHE_DIR=off`` means a fresh scan, written back where
-the folder is writable (a read-only home only costs the scan). :mod:`gpuabst.registry` rescans
-before it reports a plugin from the index broken, so a stale index can delay but never hide one.
+oversized or malformed index, one that another user owns or can write, or ``GPUABST_CACHE_DIR=off``
+means a fresh scan, written back where the folder is writable (a read-only home only costs the
+scan). :mod:`gpuabst.registry` rescans before it reports a plugin from the index broken, so a stale
+index can delay but never hide one.
 """
 
 from __future__ import annotations
@@ -151,10 +152,23 @@ def _valid_versions(versions: object) -> dict[str, str | None] | None:
     return dict(versions)
 
 
+def _trusted(path: str) -> bool:
+    """Whether the index names modules this process may import: a file of this user's that nobody else
+    can write (an index in a shared folder could otherwise make gpuabst import any installed module)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    getuid = getattr(os, "getuid", None)
+    return (getuid is None or st.st_uid == getuid()) and not st.st_mode & 0o022
+
+
 def _read_index(path: str, state: list[list[Any]]) -> tuple[dict[str, list[Entry]], dict[str, str | None]] | None:
-    """The index's groups and versions, where it was written in ``state`` and is well formed."""
+    """The index's groups and versions, where it is trusted, was written in ``state`` and is well formed."""
     from gpuabst.safe_io import read_capped
 
+    if not _trusted(path):
+        return None
     try:
         doc = json.loads(read_capped(path, INDEX_LIMIT, "an entry-point index", error=OSError))
     except (OSError, ValueError, RecursionError):
@@ -175,7 +189,7 @@ def _write_index() -> None:
     doc = {"format": INDEX_FORMAT, "state": _looked.state, "groups": _looked.groups, "versions": _looked.versions}
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as f:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as f:
             json.dump(doc, f)
         os.replace(tmp, path)
         _prune(os.path.dirname(path), INDEXES_KEPT)

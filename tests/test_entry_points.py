@@ -322,3 +322,21 @@ def test_a_warm_command_start_imports_no_metadata_or_resource_machinery(tmp_path
         assert r.returncode == 0 and "nvml" in r.stdout, r.stderr
     assert "importlib.metadata" in runs[0].stdout.splitlines()[-1]  # the first start scanned
     assert runs[1].stdout.splitlines()[-1] == "[]"
+
+
+def test_an_index_others_could_have_written_is_not_trusted(new_process: Callable[[], None], scans: list[int],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index names modules to import: one that another user owns, or that others can write, is
+    scanned past (and replaced by this user's own, written 0600)."""
+    entry_points.group("gpuabst.backends")
+    index = _index_file()
+    assert index.stat().st_mode & 0o777 == 0o600
+    index.chmod(0o622)
+    new_process()
+    assert "nvml" in _names() and len(scans) == 2 and index.stat().st_mode & 0o777 == 0o600
+    new_process()
+    _names()
+    assert len(scans) == 2
+    monkeypatch.setattr(os, "getuid", lambda: index.stat().st_uid + 1)
+    new_process()
+    assert "nvml" in _names() and len(scans) == 3
