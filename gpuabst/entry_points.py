@@ -160,7 +160,9 @@ def _trusted(path: str) -> bool:
     except OSError:
         return False
     getuid = getattr(os, "getuid", None)
-    return (getuid is None or st.st_uid == getuid()) and not st.st_mode & 0o022
+    if getuid is None:  # no POSIX owners and modes (Windows): the user's own profile folder
+        return True
+    return st.st_uid == getuid() and not st.st_mode & 0o022
 
 
 def _read_index(path: str, state: list[list[Any]]) -> tuple[dict[str, list[Entry]], dict[str, str | None]] | None:
