@@ -74,12 +74,16 @@ def _mtime(path: str) -> int:
         return -1
 
 
+def _path_folders() -> list[str]:
+    """``sys.path`` as absolute paths (an empty entry is the working folder)."""
+    return [os.path.abspath(p or os.curdir) for p in sys.path]
+
+
 def installation_state() -> list[list[Any]]:
     """What a scan's answer depends on: the interpreter, and for each ``sys.path`` entry its
     modification time and that of each ``*.dist-info``/``*.egg-info`` ``entry_points.txt`` in it."""
     state: list[list[Any]] = [["python", sys.executable, sys.prefix, sys.version]]
-    for entry in sys.path:
-        folder = os.path.abspath(entry or os.curdir)
+    for folder in _path_folders():
         state.append([folder, _mtime(folder)])
         try:
             names = sorted(os.listdir(folder))
@@ -99,7 +103,7 @@ def _index_path() -> str | None:
         return None
     import zlib
 
-    paths = "\0".join([sys.executable, *(os.path.abspath(p or os.curdir) for p in sys.path)])
+    paths = "\0".join([sys.executable, *_path_folders()])
     return os.path.join(folder, f"entry-points-{zlib.crc32(paths.encode('utf-8', 'surrogateescape')):08x}.json")
 
 
@@ -195,7 +199,7 @@ def _write_index() -> None:
             json.dump(doc, f)
         os.replace(tmp, path)
         _prune(os.path.dirname(path), INDEXES_KEPT)
-    except OSError:  # a read-only or missing home: the next process scans again
+    except (OSError, TypeError, ValueError):  # a read-only or missing home: the next process scans again
         try:
             os.unlink(tmp)
         except OSError:

@@ -340,3 +340,4 @@ def test_an_index_others_could_have_written_is_not_trusted(new_process: Callable
     monkeypatch.setattr(os, "getuid", lambda: index.stat().st_uid + 1)
     new_process()
     assert "nvml" in _names() and len(scans) == 3
+
