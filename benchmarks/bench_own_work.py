@@ -8,7 +8,9 @@
    code saves.
 2. The same reads timed with the instant library against the floor, best of repeated batches: the
    snapshot's own work per GPU, and at 0 GPUs its fixed cost.
-3. A full snapshot and a poll against the floor (benchmarks/bench_compare.py's raw pynvml loop) on
+3. At 0 GPUs (the fixed cost of a one-shot snapshot), single reads timed back to back and right
+   after an unrelated workload: what the code's cold start adds where nothing else is read.
+4. A full snapshot and a poll against the floor (benchmarks/bench_compare.py's raw pynvml loop) on
    the replayed library, only those tools alternating round by round ("warm"), and again with an
    unrelated workload between every two runs ("cold": caches hold something else, as when an agent
    sleeps between reads). Median of the round-by-round ratios to the floor.
@@ -159,6 +161,30 @@ def unrelated_work() -> int:
     return len(json.dumps(_UNRELATED))
 
 
+def fixed_cost(source: fmt.Fixture, rounds: int) -> list[str]:
+    """The fixed cost of a one-shot snapshot (a machine with no GPU, the library answering instantly),
+    median of single reads back to back ("warm") and right after unrelated work ("cold")."""
+    import time
+
+    sys.modules["pynvml"] = lib = instant(make(add_peer_calls(scale_nvml(source, 0)))[0])
+    reads: dict[str, Callable[[], Any]] = {"floor": lambda: raw_pynvml_snapshot(lib),
+                                           "snapshot": lambda: gpuabst.snapshot(backends=["nvml"])}
+    rows = []
+    for name, read in reads.items():
+        warm, cold = [], []
+        read()
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            read()
+            warm.append(time.perf_counter() - t0)
+            unrelated_work()
+            t0 = time.perf_counter()
+            read()
+            cold.append(time.perf_counter() - t0)
+        rows.append(f"| {name} | {statistics.median(warm) * 1e6:.1f} | {statistics.median(cold) * 1e6:.1f} |")
+    return rows
+
+
 def ratios(source: fmt.Fixture, rounds: int) -> list[str]:
     rows = []
     for gpus in (1, 8):
@@ -201,6 +227,9 @@ def main() -> None:
     print("| GPUs | floor | one-shot snapshot | its own work per GPU (at 0 GPUs: in all) | poll per GPU |\n"
           "|---|---:|---:|---:|---:|")
     print("\n".join(own_times(source, 15)))
+    print(f"\nAt 0 GPUs, {args.rounds * 10} single reads: median µs back to back and after unrelated work\n")
+    print("| read | warm | cold |\n|---|---:|---:|")
+    print("\n".join(fixed_cost(source, args.rounds * 10)))
     print(f"\n{args.rounds} rounds (x8 at 1 GPU); median of round-by-round ratios to the floor\n")
     print("| GPUs | caches | full snapshot | poll |\n|---|---|---:|---:|")
     print("\n".join(ratios(source, args.rounds)))
