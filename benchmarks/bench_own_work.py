@@ -1,6 +1,6 @@
 """gpuabst's own work, apart from the vendor library's: counted, and timed warm and cold.
 
-    python benchmarks/bench_own_work.py [--source fixtures/nvidia/h100-80gb-hbm3.json] [--rounds 40]
+    python benchmarks/bench_own_work.py [--source fixtures/nvidia/h100-80gb-hbm3.json] [--rounds 40] [--repeat 15]
 
 1. Python bytecodes executed in gpuabst's own code for a one-shot snapshot and for a poll of 1 and 8
    replayed GPUs, the library answering instantly (each call's first answer kept). Unlike time on a
@@ -218,15 +218,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", default=str(HERE.parent / "fixtures/nvidia/h100-80gb-hbm3.json"))
     ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--repeat", type=int, default=15, help="timed batches of the instant-library table")
     args = ap.parse_args()
     source = fmt.load(args.source)
     print(f"Machine: {machine_line()}  \nSource fixture: {args.source} ({source.provenance.get('kind')})\n")
     print("| GPUs | one-shot snapshot: bytecodes | per GPU | poll: bytecodes | per GPU |\n|---|---:|---:|---:|---:|")
     print("\n".join(counts(source)))
-    print("\nThe library answering instantly, best of 15 (µs)\n")
+    print(f"\nThe library answering instantly, best of {args.repeat} (µs)\n")
     print("| GPUs | floor | one-shot snapshot | its own work per GPU (at 0 GPUs: in all) | poll per GPU |\n"
           "|---|---:|---:|---:|---:|")
-    print("\n".join(own_times(source, 15)))
+    print("\n".join(own_times(source, args.repeat)))
     print(f"\nAt 0 GPUs, {args.rounds * 10} single reads: median µs back to back and after unrelated work\n")
     print("| read | warm | cold |\n|---|---:|---:|")
     print("\n".join(fixed_cost(source, args.rounds * 10)))

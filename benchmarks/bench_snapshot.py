@@ -1,7 +1,7 @@
 """Time `import gpuabst`, and a full snapshot of replayed 1- and 8-GPU NVML machines.
 
     python benchmarks/bench_snapshot.py [--source fixtures/nvidia/h100-80gb-hbm3.json] [--repeat 50]
-                                        [--installed 200]
+                                        [--installed 200] [--processes 20]
 
 Prints a Markdown table (median and spread of repeated runs) and the machine it ran on. `gpuabst
 list` is timed reading gpuabst's entry-point index and, taking turns with it, scanning every
@@ -115,6 +115,7 @@ def main() -> None:
     ap.add_argument("--source", default=str(HERE.parent / "fixtures/nvidia/h100-80gb-hbm3.json"))
     ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--installed", type=int, default=0, help="minimal packages to add for the `gpuabst list` rows")
+    ap.add_argument("--processes", type=int, default=20, help="starts of each process timed")
     args = ap.parse_args()
     source = fmt.load(args.source)
     # byte-compile the project as `pip install` does: timings must not include compiling every module
@@ -125,8 +126,8 @@ def main() -> None:
         compileall.compile_dir(str(HERE.parent / folder), quiet=1)
     print(f"Machine: {machine_line()}  \nBytecode compiled beforehand, as pip install does.\n")
     print("| what | time |\n|---|---|")
-    print(f"| bare interpreter start (`python -c pass`) | {stats_ms(time_process('pass', 20))} |")
-    print(f"| `python -c 'import gpuabst'` | {stats_ms(time_process('import gpuabst', 20))} |")
+    print(f"| bare interpreter start (`python -c pass`) | {stats_ms(time_process('pass', args.processes))} |")
+    print(f"| `python -c 'import gpuabst'` | {stats_ms(time_process('import gpuabst', args.processes))} |")
     list_code = ("import os, sys; from gpuabst.cli.main import main; os.environ['GPUABST_FIXTURE'] = "
                  f"{args.source!r}; sys.stdout = open(os.devnull, 'w'); main(['list'])")
     with tempfile.TemporaryDirectory() as extra:
@@ -136,7 +137,8 @@ def main() -> None:
             install_minimal_packages(Path(extra), args.installed)
         subprocess.run([sys.executable, "-c", list_code], check=True, env={**os.environ, **(env or {})})  # the index
         lists = time_processes({"index": (list_code, env), "scan": (list_code, {**(env or {}),
-                                                                               "GPUABST_CACHE_DIR": "off"})}, 20)
+                                                                               "GPUABST_CACHE_DIR": "off"})},
+                                args.processes)
     more = f", {args.installed} more packages installed" if args.installed else ""
     print(f"| `gpuabst list` on the replayed fixture{more} | {stats_ms(lists['index'])} |")
     print(f"| the same, scanning entry points on every start (`GPUABST_CACHE_DIR=off`) | {stats_ms(lists['scan'])} |")
@@ -146,7 +148,9 @@ def main() -> None:
         calls = len(fx.backends["nvml"].calls)
         print(f"| full snapshot, replayed {n}-GPU machine ({calls} recorded calls) | {stats_ms(samples)} |")
     print(f"\nImported by `import gpuabst`: {' '.join(imported_modules('import gpuabst'))}  ")
-    listed = imported_modules(list_code.replace("sys.stdout = open(os.devnull, 'w'); ", ""))
+    probe = list_code.replace("sys.stdout = open(os.devnull, 'w'); ", "")
+    imported_modules(probe)  # the first start with this sys.path writes its entry-point index
+    listed = imported_modules(probe)
     print(f"Imported by `gpuabst list` (replaying NVML): {' '.join(listed)}  ")
     vendor = [m for m in ("pynvml", "amdsmi", "pyopencl", "numpy") if m in listed]
     print(f"Vendor libraries or numpy among them: {', '.join(vendor) or 'none'}")

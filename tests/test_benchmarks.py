@@ -76,3 +76,20 @@ def test_bench_poll_calls_counts_vendor_calls() -> None:
     rows = _table(out)
     assert int(rows["poll"][0]) < int(rows["first snapshot"][0]), out
     assert "/metrics scrape" in out
+
+
+def test_bench_snapshot_times_the_start_with_and_without_the_entry_point_index() -> None:
+    out = _run("bench_snapshot.py", "--repeat", "1", "--processes", "1", "--installed", "3")
+    rows = _table(out)
+    assert rows["`gpuabst list` on the replayed fixture, 3 more packages installed"][0].endswith("n=1)"), out
+    assert "(`GPUABST_CACHE_DIR=off`)" in out and "full snapshot, replayed 8-GPU machine" in out
+    listed = re.search(r"Imported by `gpuabst list` \(replaying NVML\): (.*)", out)
+    assert listed and "email" not in listed[1].split() and "pynvml" not in listed[1].split(), out
+
+
+def test_bench_own_work_counts_and_times_the_fixed_cost() -> None:
+    out = _run("bench_own_work.py", "--rounds", "1", "--repeat", "1")
+    rows = _table(out)
+    assert int(rows["1"][0].replace(",", "")) > int(rows["1"][2].replace(",", "")), out  # snapshot > poll
+    assert float(rows["snapshot"][0]) > 0 and float(rows["floor"][1]) > 0, out
+    assert re.search(r"\| 8 \| cold \| \d+\.\d\dx \| \d+\.\d\dx \|", out), out
