@@ -52,7 +52,10 @@ def _loaded(name: str) -> BackendEntry:
     """The registered backend ``name`` imported (once per process), or the error that stopped it. A
     backend that fails to load from the index of entry points is looked up again by a fresh scan
     first, in case the index is older than the installation."""
-    value, dist = _registered()[name]
+    found = _registered().get(name)
+    if found is None:  # gone in a rescan that another backend's failed load made
+        return BackendEntry(name, None, None, f"no backend named {name!r} is installed")
+    value, dist = found
     try:
         cls = entry_points.load(value)
     except Exception as e:  # a broken plugin is reported, not fatal
@@ -69,7 +72,9 @@ def _loaded(name: str) -> BackendEntry:
 def _load(names: list[str] | None = None) -> tuple[BackendEntry, ...]:
     """The registered backends among ``names`` (all when None), loaded: a backend not asked for is
     never imported, so a broken or slow plugin costs nothing where it is not used."""
-    return tuple(_loaded(n) for n in _registered() if names is None or n in names)
+    entries = [_loaded(n) for n in _registered() if names is None or n in names]
+    registered = _registered()  # a failed load may have rescanned: only what is still registered
+    return tuple(e for e in entries if e.name in registered)
 
 
 def refresh() -> None:

@@ -341,3 +341,19 @@ def test_an_index_others_could_have_written_is_not_trusted(new_process: Callable
     new_process()
     assert "nvml" in _names() and len(scans) == 3
 
+
+
+def test_a_backend_gone_from_the_installation_is_dropped_by_the_rescan(new_process: Callable[[], None],
+                                                                     scans: list[int]) -> None:
+    """A stale index that still lists a removed plugin: its failed import rescans, and it is no longer
+    listed (nor does looking up the backends after it fail)."""
+    entry_points.group("gpuabst.backends")
+
+    def ghost_first(doc: dict[str, Any]) -> None:
+        doc["groups"]["gpuabst.backends"].insert(0, ["ghost", "gpuabst_ghost_gone:GhostBackend", "ghost"])
+
+    _edited_index(ghost_first)
+    new_process()
+    entries = {e.name: e for e in registry.discover()}
+    assert "ghost" not in entries and len(scans) == 2
+    assert {"nvml", "amdsmi", "opencl", "pci"} <= set(entries) and entries["nvml"].backend_class is not None
