@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from synthetic import nvml_fixture
@@ -117,3 +118,31 @@ def test_display_controllers_are_listed_only_with_all() -> None:
     assert "ASPEED" in everything and "[display]" in everything
     doc = json.loads(gpuabst("show", "--json", "--fixture", fixture).stdout)
     assert sorted(d["device_type"] for d in doc["devices"]) == ["gpu", "gpu"]
+
+
+
+def test_an_internal_error_is_one_line_and_exit_70_with_the_traceback_only_on_request(
+        h100x2: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from gpuabst.cli import main as cli
+
+    def broken(args: object) -> int:
+        raise RuntimeError("a bug of ours")
+
+    real_build = cli.build_parser
+
+    def build() -> Any:  # the parser as usual, its list command replaced by one that raises
+        parser = real_build()
+        cli.COMMANDS["list"] = broken
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", build)
+    argv = ["list", "--fixture", str(h100x2)]
+    monkeypatch.delenv("GPUABST_DEBUG", raising=False)
+    assert cli.main(argv) == cli.EXIT_INTERNAL == 70
+    err = capsys.readouterr().err
+    assert err == "gpuabst: internal error: RuntimeError: a bug of ours (set GPUABST_DEBUG=1 for details)\n"
+    monkeypatch.setenv("GPUABST_DEBUG", "1")
+    assert cli.main(argv) == 70
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and "RuntimeError: a bug of ours" in err
+    assert err.endswith("(set GPUABST_DEBUG=1 for details)\n")

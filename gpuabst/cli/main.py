@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -170,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except Exception as e:  # never a traceback for the user; opt in with GPUABST_DEBUG
         if os.environ.get("GPUABST_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         print(f"gpuabst: internal error: {type(e).__name__}: {e} (set GPUABST_DEBUG=1 for details)",
               file=sys.stderr)
