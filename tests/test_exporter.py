@@ -313,3 +313,23 @@ def test_a_read_that_raises_is_answered_with_500_and_one_line_and_the_server_kee
             assert status == 200 and json.loads(body)["verdict"] == "ok"
         finally:
             server.shutdown()
+
+
+def test_silent_clients_neither_block_a_scrape_nor_stay_connected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connections that never send a request (a stalled client, a port scan) each hold only their own
+    thread, a scrape beside them is answered, and each is closed after the idle timeout."""
+    from gpuabst.exporter import prometheus
+
+    monkeypatch.setattr(prometheus._QuietHandler, "timeout", 0.5)
+    with Machine([nvml_fixture(1)], backends=["nvml"]) as m:
+        server = MetricsServer(HealthCollector(m, HealthPolicy(), min_interval_s=0), "127.0.0.1", 0).start()
+        silent = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(20)]
+        try:
+            status, body = _get(server.url + "/metrics")
+            assert status == 200 and "gpuabst_gpu_health" in body
+            for s in silent:  # the server closes each: recv sees the end of the stream, not a timeout
+                assert s.recv(1024) == b""
+        finally:
+            for s in silent:
+                s.close()
+            server.shutdown()

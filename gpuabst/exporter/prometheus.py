@@ -334,7 +334,14 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
+IDLE_TIMEOUT_S = 30.0
+"""A connection that sends nothing for this long is closed (so silent or stalled clients cannot pile
+up threads; a scrape's own timeout in Prometheus defaults to 10 s)."""
+
+
 class _QuietHandler(WSGIRequestHandler):
+    timeout = IDLE_TIMEOUT_S  # socketserver.StreamRequestHandler: the socket's timeout while reading
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
