@@ -391,6 +391,8 @@ _lock = threading.Lock()
 _builtin: Catalog | None = None
 _active: Catalog | None = None
 GPU_DB_ENV = "GPUABST_GPU_DB"
+MAX_GPU_DB_BYTES = 16 * 1024 * 1024
+"""A ``--gpu-db`` file larger than this is refused unread (Akash's gpus.json is a few hundred kB)."""
 
 
 def _builtin_text() -> str:
@@ -421,18 +423,20 @@ def builtin() -> Catalog:
 def load_gpu_db(path: str | os.PathLike[str]) -> Catalog:
     """Akash's ``gpus.json`` (or a network's own copy of it) as a catalog. Raises CatalogError
     naming the file and the problem."""
+    from gpuabst.safe_io import read_capped
+
     name = os.fspath(path)
+    raw = read_capped(name, MAX_GPU_DB_BYTES, "an Akash gpus.json", error=CatalogError)
     try:
-        with open(name, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise CatalogError(f"{name}: cannot read: {e.strerror or e}") from e
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise CatalogError(f"{name}: not UTF-8 text") from e
     try:
         doc = json.loads(text)
     except ValueError as e:
         raise CatalogError(f"{name}: not JSON: {e}") from e
+    except RecursionError:
+        raise CatalogError(f"{name}: not an Akash gpus.json: nested too deeply") from None
     return Catalog.from_akash(doc, name)
 
 

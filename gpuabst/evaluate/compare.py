@@ -69,13 +69,18 @@ class Comparison:
 
 def load_side(spec: str | os.PathLike[str], *, backends: Sequence[str] | None = None) -> Side:
     """A fixture (replayed) or a saved ``gpuabst show --json`` document."""
+    from gpuabst.fixtures.format import MAX_FIXTURE_BYTES
+    from gpuabst.safe_io import read_capped
+
     path = Path(spec)
+    raw = read_capped(path, MAX_FIXTURE_BYTES, "a gpuabst fixture or `gpuabst show --json` document",
+                      error=GpuabstError)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise GpuabstError(f"{path}: cannot read: {e.strerror or e}") from e
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
         raise GpuabstError(f"{path}: not JSON: {e}") from e
+    except RecursionError:
+        raise GpuabstError(f"{path}: not JSON that gpuabst reads: nested too deeply") from None
     if isinstance(data, dict) and data.get("format") == "gpuabst-fixture":
         from gpuabst.fixtures import format as fixture_format
         from gpuabst.machine import Machine

@@ -23,9 +23,23 @@ import attrs
 from gpuabst.errors import GpuabstError
 from gpuabst.health.verdict import Level
 
+MAX_POLICY_BYTES = 1024 * 1024
+"""A policy file larger than this is refused unread (a policy is a few dozen settings)."""
+
 
 class PolicyError(GpuabstError):
     """A health policy setting is unknown, of the wrong type or out of range."""
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` for an error message, bounded: a YAML file's aliases can make a value whose full
+    repr is exponentially long (a few lines of "billion laughs")."""
+    import reprlib
+
+    shorter = reprlib.Repr()
+    shorter.maxlevel, shorter.maxlist, shorter.maxtuple, shorter.maxdict = 3, 4, 4, 4
+    shorter.maxstring = shorter.maxother = shorter.maxlong = 80
+    return shorter.repr(value)
 
 
 def _number(name: str, allow_none: bool = False) -> Any:
@@ -33,7 +47,7 @@ def _number(name: str, allow_none: bool = False) -> Any:
         if v is None and allow_none:
             return None
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v < 0:
-            raise PolicyError(f"{name}: expected a number >= 0{' or null' if allow_none else ''}, got {v!r}")
+            raise PolicyError(f"{name}: expected a number >= 0{' or null' if allow_none else ''}, got {_shown(v)}")
         return float(v)
     return convert
 
@@ -47,7 +61,7 @@ def _count(name: str) -> Any:
         if v is None:
             return None
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise PolicyError(f"{name}: expected a whole number >= 0 or null (off), got {v!r}")
+            raise PolicyError(f"{name}: expected a whole number >= 0 or null (off), got {_shown(v)}")
         return v
     return convert
 
@@ -61,7 +75,7 @@ def _level(name: str) -> Any:
         except ValueError:
             lv = None
         if lv not in allowed:
-            raise PolicyError(f"{name}: expected one of ok, warn, fail, got {v!r}")
+            raise PolicyError(f"{name}: expected one of ok, warn, fail, got {_shown(v)}")
         return lv
     return convert
 
@@ -69,7 +83,7 @@ def _level(name: str) -> Any:
 def _names(name: str) -> Any:
     def convert(v: Any) -> tuple[str, ...]:
         if isinstance(v, str) or not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
-            raise PolicyError(f"{name}: expected a list of names, got {v!r}")
+            raise PolicyError(f"{name}: expected a list of names, got {_shown(v)}")
         return tuple(v)
     return convert
 
@@ -77,7 +91,7 @@ def _names(name: str) -> Any:
 def _flag(name: str) -> Any:
     def convert(v: Any) -> bool:
         if not isinstance(v, bool):
-            raise PolicyError(f"{name}: expected true or false, got {v!r}")
+            raise PolicyError(f"{name}: expected true or false, got {_shown(v)}")
         return v
     return convert
 
@@ -227,11 +241,14 @@ def policy_from_mapping(data: Any, *, base: HealthPolicy = DEFAULT_POLICY,
 def load_policy(path: str | os.PathLike[str], *, base: HealthPolicy = DEFAULT_POLICY) -> HealthPolicy:
     """Read a policy file: JSON, or YAML (``.yaml``/``.yml``, needs PyYAML). Only the settings in the
     file change; every other setting keeps its value in ``base``."""
+    from gpuabst.safe_io import read_capped
+
     p = Path(path)
+    raw = read_capped(p, MAX_POLICY_BYTES, "a health policy (JSON or YAML)", error=PolicyError)
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise PolicyError(f"{p}: cannot read the health policy: {e}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise PolicyError(f"{p}: cannot read the health policy: not UTF-8 text ({e.reason})") from None
     if p.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
@@ -242,9 +259,13 @@ def load_policy(path: str | os.PathLike[str], *, base: HealthPolicy = DEFAULT_PO
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
             raise PolicyError(f"{p}: not valid YAML: {' '.join(str(e).split())}") from None
+        except RecursionError:
+            raise PolicyError(f"{p}: not a health policy: nested too deeply") from None
     else:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise PolicyError(f"{p}: not valid JSON: {e}") from None
+        except RecursionError:
+            raise PolicyError(f"{p}: not a health policy: nested too deeply") from None
     return policy_from_mapping({} if data is None else data, base=base, where=str(p))

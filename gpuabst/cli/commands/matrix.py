@@ -83,10 +83,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.output)
     if args.check:
-        try:
-            current = out.read_text(encoding="utf-8")
-        except OSError as e:
-            raise GpuabstError(f"{out}: cannot read: {e.strerror or e}") from e
+        from gpuabst.safe_io import read_capped
+
+        current = read_capped(out, 4 * len(text.encode()) + 2**20, "a support matrix gpuabst wrote",
+                              error=GpuabstError).decode("utf-8", "replace")
         if current != text:
             print(f"{out} is out of date; regenerate it with: {command_line(args)}", file=sys.stderr)
             return 1
