@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from synthetic import nvml_fixture
 
+from gpuabst.cli.main import main
 from gpuabst.fixtures import format as fmt
 
 
@@ -132,7 +133,7 @@ def test_an_internal_error_is_one_line_and_exit_70_with_the_traceback_only_on_re
 
     def build() -> Any:  # the parser as usual, its list command replaced by one that raises
         parser = real_build()
-        cli.COMMANDS["list"] = broken
+        monkeypatch.setitem(cli.COMMANDS, "list", broken)  # put back after the test
         return parser
 
     monkeypatch.setattr(cli, "build_parser", build)
@@ -146,3 +147,38 @@ def test_an_internal_error_is_one_line_and_exit_70_with_the_traceback_only_on_re
     err = capsys.readouterr().err
     assert err.startswith("Traceback (most recent call last):") and "RuntimeError: a bug of ours" in err
     assert err.endswith("(set GPUABST_DEBUG=1 for details)\n")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["list", "--timeout", "-1"], "argument --timeout: expected a number of seconds >= 0, not '-1'"),
+    (["health", "--timeout", "nan"], "argument --timeout: expected a number of seconds >= 0, not 'nan'"),
+    (["show", "--timeout", "1e400"], "argument --timeout: expected a number of seconds >= 0, not '1e400'"),
+    (["health", "--expect", "-1"], "argument --expect: expected a whole number >= 0, not '-1'"),
+    (["health", "--expect", "2.5"], "argument --expect: expected a whole number >= 0, not '2.5'"),
+    (["watch", "--count", "0"], "argument --count: expected a whole number >= 1, not '0'"),
+    (["watch", "--interval", "-5"], "argument --interval: expected a number of seconds >= 0, not '-5'"),
+    (["serve", "--port", "99999"], "argument --port: expected a port from 0 to 65535, not '99999'"),
+    (["serve", "--min-interval", "inf"], "argument --min-interval: expected a number of seconds >= 0, not 'inf'"),
+    (["labels", "--expires-in", "0"], "argument --expires-in: expected a number of seconds > 0, not '0'"),
+    (["labels", "--expires-in", "-5"], "argument --expires-in: expected a number of seconds > 0, not '-5'"),
+])
+def test_an_option_value_that_means_nothing_is_a_usage_error(argv: list[str], message: str,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Before, a negative or NaN timeout, a negative count or expiry were taken as given, an infinite
+    timeout failed every backend and a port above 65535 was an internal error."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == f"gpuabst {argv[0]}: error: {message}"
+
+
+def test_a_timeout_of_0_waits_for_ever_in_every_command(h100x2: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--timeout 0` meant "wait for ever" for health, watch and serve but abandoned every vendor call at
+    once for list, show and the Akash commands."""
+    for argv in (["list"], ["show"], ["labels"], ["health"]):
+        assert main([*argv, "--fixture", str(h100x2), "--timeout", "0"]) == 0, argv
+        out = capsys.readouterr()
+        assert "did not answer" not in out.out + out.err, argv
+    assert main(["list", "--fixture", str(h100x2), "--timeout", "0"]) == 0
+    assert "NVIDIA H100 80GB HBM3" in capsys.readouterr().out

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gpuabst import __version__
+from gpuabst.cli.argtypes import seconds
 from gpuabst.errors import GpuabstError, UsageError
 
 EXIT_OK = 0
@@ -28,8 +29,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "default: $GPUABST_FIXTURE)")
     p.add_argument("--backend", action="append", metavar="NAME", default=None,
                    help="use only this backend (repeatable; default: $GPUABST_BACKENDS, else all)")
-    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                   help="abandon a vendor call that takes longer than this")
+    p.add_argument("--timeout", type=seconds, default=None, metavar="SECONDS",
+                   help="abandon a vendor call that takes longer than this (0: wait for ever)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _machine(args: argparse.Namespace) -> Any:
     from gpuabst.machine import Machine
 
-    return Machine(args.fixture, backends=args.backend, call_timeout_s=args.timeout)
+    return Machine(args.fixture, backends=args.backend, call_timeout_s=args.timeout or None)
 
 
 def _print_json(doc: Any) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpuabst import __version__
+from gpuabst.cli.argtypes import positive_seconds
 
 SCHEMA_VERSION = 1
 
@@ -30,7 +31,7 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> dic
     p.add_argument("-o", "--output", metavar="FILE", default=None,
                    help="write to FILE (atomically, through a hidden temporary file) instead of stdout")
     p.add_argument("--no-driver-labels", action="store_true", help="leave out the gpuabst/driver.* labels")
-    p.add_argument("--expires-in", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--expires-in", type=positive_seconds, default=None, metavar="SECONDS",
                    help="nfd: add '# +expiry-time' so NFD drops the labels if they are not refreshed in time")
     p.add_argument("--strict", action="store_true",
                    help="fail (exit 1) instead of leaving out a label that breaks Kubernetes' rules")
@@ -64,7 +65,7 @@ def _read(args: argparse.Namespace) -> tuple[Any, Any, list[Any], list[Any], str
     db = args.gpu_db or env or None
     catalog.use(catalog.load_gpu_db(db) if db else None)
     cat = catalog.active()
-    with Machine(args.fixture, backends=args.backend, call_timeout_s=args.timeout) as m:
+    with Machine(args.fixture, backends=args.backend, call_timeout_s=args.timeout or None) as m:
         snap = m.snapshot()
         source = "live hardware" if m.mode == "live" else \
             "replay of " + ", ".join(os.path.basename(f.path or "<fixture>") for f in m.fixtures)

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from gpuabst.cli.argtypes import whole
+
 if TYPE_CHECKING:  # the health model is imported when a command runs, not when the parser is built
     from gpuabst.health import HealthPolicy, Level, NodeHealth
     from gpuabst.health.verdict import DeviceHealth
@@ -47,7 +49,7 @@ def add_policy_options(p: argparse.ArgumentParser) -> None:
     """--policy FILE and --expect N, shared by health, watch and serve."""
     p.add_argument("--policy", metavar="FILE", default=None,
                    help="health policy file (JSON, or YAML with PyYAML) changing the default thresholds")
-    p.add_argument("--expect", type=int, default=None, metavar="N",
+    p.add_argument("--expect", type=whole, default=None, metavar="N",
                    help="the node must have N GPUs (fewer fails); overrides expected_devices in --policy")
 
 

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     fixtures = args.fixture or ([] if args.fixtures_dir else fixtures_from_env())
     observations = observe(fixtures, args.fixtures_dir or [], include_all=args.all,
-                           backends=wanted_names(args.backend), call_timeout_s=args.timeout)
+                           backends=wanted_names(args.backend), call_timeout_s=args.timeout or None)
     if not observations:
         raise GpuabstError("nothing to show: no backend ran (see `gpuabst backends`), or no fixture was found")
     m = build_matrix(observations, by_fixture=args.by_fixture, by_vendor=args.by_vendor)

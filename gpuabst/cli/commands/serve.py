@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from gpuabst.cli.argtypes import port, seconds
 from gpuabst.cli.commands.health import add_policy_options, machine_from_args, parse_tolerate, policy_from_args
 from gpuabst.exporter import DEFAULT_PORT
 
@@ -48,8 +49,8 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> dic
     common(p)
     add_policy_options(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this host only)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
-    p.add_argument("--min-interval", type=float, default=1.0, metavar="SECONDS",
+    p.add_argument("--port", type=port, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
+    p.add_argument("--min-interval", type=seconds, default=1.0, metavar="SECONDS",
                    help="read the GPUs at most this often; scrapes in between get the last reading (default 1)")
     p.add_argument("--tolerate", action="append", choices=["warn", "unknown"], default=None, metavar="LEVEL",
                    help="/healthz answers 200 for this level too (repeatable)")

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from gpuabst.cli.argtypes import count, seconds
 from gpuabst.cli.commands.health import add_policy_options, machine_from_args, policy_from_args
 
 if TYPE_CHECKING:  # imported when the command runs, not when the parser is built
@@ -44,10 +45,6 @@ def _event_json(event: WatchEvent) -> dict[str, Any]:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    if args.interval < 0:
-        from gpuabst.errors import UsageError
-
-        raise UsageError("--interval must be >= 0")
     policy = policy_from_args(args)
     with machine_from_args(args) as m:
         from gpuabst.watch import watch
@@ -71,7 +68,7 @@ def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> dic
                                    "and prints each change and each change of verdict.")
     common(p)
     add_policy_options(p)
-    p.add_argument("--interval", type=float, default=5.0, metavar="SECONDS", help="time between polls (default 5)")
-    p.add_argument("--count", type=int, default=None, metavar="N", help="stop after N readings (default: never)")
+    p.add_argument("--interval", type=seconds, default=5.0, metavar="SECONDS", help="time between polls (default 5)")
+    p.add_argument("--count", type=count, default=None, metavar="N", help="stop after N readings (default: never)")
     p.add_argument("--json", action="store_true", help="one JSON object per reading (JSON lines)")
     return {"watch": cmd_watch}
