@@ -7,6 +7,7 @@ to see the traceback of an unexpected error.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -157,7 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return COMMANDS[args.command](args)
+        code: int = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a full disk shows here, as one line, not as a traceback at exit
+        return code
     except UsageError as e:
         print(f"gpuabst: usage error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -167,15 +170,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        _drop_stdout()
         return EXIT_OK
+    except OSError as e:
+        if e.errno not in _OUTPUT_ERRNOS:
+            return _internal_error(e)
+        _drop_stdout()
+        print(f"gpuabst: error: cannot write the output: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
     except Exception as e:  # never a traceback for the user; opt in with GPUABST_DEBUG
-        if os.environ.get("GPUABST_DEBUG"):
-            import traceback
+        return _internal_error(e)
 
-            traceback.print_exc()
-        print(f"gpuabst: internal error: {type(e).__name__}: {e} (set GPUABST_DEBUG=1 for details)",
-              file=sys.stderr)
-        return EXIT_INTERNAL
+
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+"""Failures of writing standard output (other OSErrors reaching main are gpuabst's own bugs: files
+and vendor calls report theirs as GpuabstErrors and Readings)."""
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush of what could not be
+    written does not fail again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (captured, closed): nothing to drop
+        pass
+
+
+def _internal_error(e: BaseException) -> int:
+    if os.environ.get("GPUABST_DEBUG"):
+        import traceback
+
+        traceback.print_exception(e)
+    print(f"gpuabst: internal error: {type(e).__name__}: {e} (set GPUABST_DEBUG=1 for details)",
+          file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -82,19 +82,10 @@ def _emit(text: str, output: str | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    import tempfile  # only where a file is written: importing it costs every command's start ~3 ms
-
     from gpuabst.errors import GpuabstError
+    from gpuabst.safe_io import write_text
 
-    folder = os.path.dirname(os.path.abspath(output))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(output)}.", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except OSError as e:
-        raise GpuabstError(f"cannot write {output}: {e.strerror or e}") from e
+    write_text(output, text, error=GpuabstError)
 
 
 def cmd_labels(args: argparse.Namespace) -> int:

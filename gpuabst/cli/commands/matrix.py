@@ -92,9 +92,8 @@ def run(args: argparse.Namespace) -> int:
             return 1
         print(f"{out} is up to date")
         return 0
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise GpuabstError(f"{out}: cannot write: {e.strerror or e}") from e
+    from gpuabst.safe_io import write_text
+
+    write_text(out, text, error=GpuabstError)
     print(f"wrote {out} ({len(m.columns)} columns, {len(m.rows)} fields, {len(m.fixtures)} observations)")
     return 0
