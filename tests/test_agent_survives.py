@@ -68,3 +68,13 @@ def test_agent_keeps_serving_through_hangs_lost_gpus_and_broken_plugins(monkeypa
             assert status == 200 and len(third["gpuabst_gpu_lost"]) == 3
         finally:
             server.shutdown()
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), "5"])
+def test_a_call_timeout_that_means_nothing_is_refused_at_once(timeout: object) -> None:
+    """0 would abandon every call at once, a negative or NaN one likewise, an infinite one fail every
+    backend with an OverflowError: refused when the Machine is made, naming the value."""
+    with pytest.raises(ValueError, match=r"call_timeout_s must be None \(wait for ever\) or a number of seconds > 0"):
+        Machine([nvml_fixture(1)], backends=["nvml"], call_timeout_s=timeout)  # type: ignore[arg-type]
+    with Machine([nvml_fixture(1)], backends=["nvml"], call_timeout_s=0.5) as m:
+        assert len(m.snapshot().devices) == 1
