@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 __version__ = "0.1.0"
 
@@ -62,8 +62,9 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-FixturePaths = Sequence["str | os.PathLike[str] | Fixture"] | None
-"""Fixture files to replay, or fixtures already loaded (:func:`gpuabst.fixtures.format.load`)."""
+FixturePaths = Union[Sequence["str | os.PathLike[str] | Fixture"], "str | os.PathLike[str] | Fixture", None]
+"""Fixture files to replay, or fixtures already loaded (:func:`gpuabst.fixtures.format.load`); one of
+them alone is taken as a list of one."""
 
 
 def open_machine(fixtures: FixturePaths = None, **kwargs: Any) -> Machine:

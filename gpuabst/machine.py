@@ -59,22 +59,28 @@ def recordings_of(fixtures: Sequence[Fixture]) -> dict[str, tuple[BackendRecordi
     return out
 
 
+FixtureSpec = str | os.PathLike[str] | Fixture
+"""A fixture file to replay, or a fixture already loaded."""
+
+
 class Machine:
     """Every backend of one machine, opened lazily and closed together.
 
-    ``fixtures``: replay these instead of touching hardware (default: ``$GPUABST_FIXTURE``).
+    ``fixtures``: replay these (or this one) instead of touching hardware (default: ``$GPUABST_FIXTURE``).
     ``backends``: only these backend names (default: ``$GPUABST_BACKENDS``, else all installed).
     ``capture``: record every vendor call for :meth:`capture`.
     ``call_timeout_s``: abandon a vendor call that takes longer (None, the default: wait for ever);
     anything but None or a number of seconds > 0 is a ValueError.
     """
 
-    def __init__(self, fixtures: Sequence[str | os.PathLike[str] | Fixture] | None = None, *,
+    def __init__(self, fixtures: FixtureSpec | Sequence[FixtureSpec] | None = None, *,
                  backends: list[str] | None = None, capture: bool = False, replay_latency: bool = False,
                  call_timeout_s: float | None = None) -> None:
         if call_timeout_s is not None and not (isinstance(call_timeout_s, (int, float)) and 0 < call_timeout_s < 1e9):
             raise ValueError(f"call_timeout_s must be None (wait for ever) or a number of seconds > 0, "
                              f"not {call_timeout_s!r}")
+        if isinstance(fixtures, (str, os.PathLike, Fixture)):  # one fixture, not a sequence of characters
+            fixtures = [fixtures]
         paths = list(fixtures) if fixtures is not None else fixtures_from_env()
         loaded = [f if isinstance(f, Fixture) else fixture_format.load(f) for f in paths]
         self.fixtures = loaded
