@@ -67,14 +67,15 @@ class Machine:
     """Every backend of one machine, opened lazily and closed together.
 
     ``fixtures``: replay these (or this one) instead of touching hardware (default: ``$GPUABST_FIXTURE``).
-    ``backends``: only these backend names (default: ``$GPUABST_BACKENDS``, else all installed).
+    ``backends``: only these backend names, a list or one string separated by commas (default:
+    ``$GPUABST_BACKENDS``, else all installed).
     ``capture``: record every vendor call for :meth:`capture`.
     ``call_timeout_s``: abandon a vendor call that takes longer (None, the default: wait for ever);
     anything but None or a number of seconds > 0 is a ValueError.
     """
 
     def __init__(self, fixtures: FixtureSpec | Sequence[FixtureSpec] | None = None, *,
-                 backends: list[str] | None = None, capture: bool = False, replay_latency: bool = False,
+                 backends: list[str] | str | None = None, capture: bool = False, replay_latency: bool = False,
                  call_timeout_s: float | None = None) -> None:
         if call_timeout_s is not None and not (isinstance(call_timeout_s, (int, float)) and 0 < call_timeout_s < 1e9):
             raise ValueError(f"call_timeout_s must be None (wait for ever) or a number of seconds > 0, "

@@ -30,11 +30,18 @@ class BackendEntry:
     error: str | None = None
 
 
-def wanted_names(names: list[str] | None = None) -> list[str] | None:
+def wanted_names(names: list[str] | str | None = None) -> list[str] | None:
+    """The backend names asked for: ``names`` (a list, or one string of names separated by commas),
+    else ``$GPUABST_BACKENDS``, else None (all)."""
+    if isinstance(names, str):  # "nvml" is one name, not four one-letter ones
+        return _split(names)
     if names:
-        return names
-    env = os.environ.get(BACKENDS_ENV, "").strip()
-    return [n.strip() for n in env.split(",") if n.strip()] or None
+        return list(names)
+    return _split(os.environ.get(BACKENDS_ENV, ""))
+
+
+def _split(text: str) -> list[str] | None:
+    return [n.strip() for n in text.split(",") if n.strip()] or None
 
 
 @functools.lru_cache(maxsize=1)
@@ -84,7 +91,7 @@ def refresh() -> None:
     _loaded.cache_clear()
 
 
-def discover(names: list[str] | None = None) -> list[BackendEntry]:
+def discover(names: list[str] | str | None = None) -> list[BackendEntry]:
     """Every backend registered in the entry-point group, loaded, in a stable order."""
     wanted = wanted_names(names)
     entries = {e.name: e for e in _load(wanted) if wanted is None or e.name in wanted}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from synthetic import nvml_fixture
@@ -125,14 +124,3 @@ def test_replace_copies_every_field_but_the_changed_ones() -> None:
     with pytest.raises(TypeError, match="no field 'modle'"):
         replace(d, modle=ok("h100"))
 
-
-def test_one_fixture_alone_is_taken_as_a_list_of_one(tmp_path: Path) -> None:
-    """`gpuabst.snapshot("f.json")` replays f.json (a string used to be read as a list of one-letter
-    paths, a Path was not iterable)."""
-    from gpuabst.fixtures import format as fmt
-
-    path = tmp_path / "f.json"
-    fmt.save(nvml_fixture(2), path)
-    for one in (str(path), path, fmt.load(path)):
-        assert len(gpuabst.snapshot(one, backends=["nvml"]).devices) == 2, one
-        assert len(gpuabst.devices(fixtures=one, backends=["nvml"])) == 2, one
