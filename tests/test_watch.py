@@ -242,3 +242,25 @@ def test_polls_of_a_merged_machine_keep_each_device_where_it_was() -> None:
         (3, "intel", ["opencl"])]
     for devices in polls:  # the replayed values do not change, so neither does anything a poll reports
         assert [to_dict(d) for d in devices] == [to_dict(d) for d in first]
+
+
+def test_watch_stops_on_sigterm_with_exit_0(tmp_path: Path) -> None:
+    """As a container's main process (PID 1, where a signal without a handler is ignored) `gpuabst
+    watch` would not stop when the container is stopped; it handles SIGTERM as `serve` does."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "fx.json"
+    save(nvml_fixture(1), path)
+    proc = subprocess.Popen([sys.executable, "-m", "gpuabst", "watch", "--json", "--interval", "30", "--fixture",
+                             str(path), "--backend", "nvml"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None and json.loads(proc.stdout.readline())["sequence"] == 0
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+        assert proc.stderr is not None and proc.stderr.read() == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,22 @@ def _event_json(event: WatchEvent) -> dict[str, Any]:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     policy = policy_from_args(args)
+    previous = signal.signal(signal.SIGTERM, _stop)  # a container's stop (watch as PID 1 ignored it): exit 0
+    try:
+        return _watch(args, policy)
+    except SystemExit as e:
+        if e.code != 0:
+            raise
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def _watch(args: argparse.Namespace, policy: Any) -> int:
     with machine_from_args(args) as m:
         from gpuabst.watch import watch
 
