@@ -4,6 +4,7 @@ a device or a link replaced by a regular file."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -116,3 +117,26 @@ def test_an_import_into_a_full_disk_is_one_line(tmp_path: Path) -> None:
     full.symlink_to("/dev/full")
     r = _gpuabst("import", "clinfo", str(capture), "-o", str(full))
     assert r.returncode == 1 and r.stderr == f"gpuabst: error: {full}: cannot write: No space left on device\n"
+
+
+def test_an_ascii_only_standard_output_gets_escapes_not_a_crash(tmp_path: Path) -> None:
+    """With an output encoding that cannot write a character (PYTHONIOENCODING=ascii, an old locale),
+    it is written escaped: text stays readable and JSON parses to the same string (an internal error
+    before)."""
+    fx = nvml_fixture(1)
+    for c in fx.backends["nvml"].calls:
+        if c["fn"] == "nvmlDeviceGetName":
+            c["result"] = "NVIDIA H100 80GB HBM3 \u2014 \u00e9dition sp\u00e9ciale \U0001f680"
+    path = tmp_path / "f.json"
+    fmt.save(fx, path)
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    for args in (["show", "--json"], ["list"], ["matrix", "--fixtures-dir", str(tmp_path)]):
+        r = subprocess.run([sys.executable, "-m", "gpuabst", *args, "--fixture", str(path)] if args[0] != "matrix"
+                           else [sys.executable, "-m", "gpuabst", *args], capture_output=True, env=env, timeout=120)
+        assert r.returncode == 0, (args, r.stderr)
+        r.stdout.decode("ascii")  # nothing but ASCII came out
+        if args == ["show", "--json"]:
+            doc = json.loads(r.stdout)
+            assert doc["devices"][0]["name"] == "NVIDIA H100 80GB HBM3 \u2014 \u00e9dition sp\u00e9ciale \U0001f680"
+        if args == ["list"]:
+            assert b"\\u2014 \\u00e9dition" in r.stdout
