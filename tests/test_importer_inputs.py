@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import CAPTURES, needs_captures
 
 from gpuabst.errors import ImportFormatError
 from gpuabst.fixtures.importers import IMPORTERS, run_importer
@@ -59,3 +60,23 @@ def test_read_capped_returns_the_whole_file_up_to_the_limit(tmp_path: Path) -> N
     assert read_capped(str(p), 1000, "a test", error=ImportFormatError) == b"x" * 1000
     with pytest.raises(ImportFormatError, match=r"^short: larger than 0\.000952721 MiB; not a test$"):
         read_capped(str(p), 999, "a test", error=ImportFormatError, label="short")
+
+
+@needs_captures
+def test_a_file_name_that_is_not_utf8_imports_and_saves(tmp_path: Path) -> None:
+    """A saved output under a name the file system allows but UTF-8 cannot spell (kept by Python as a
+    lone surrogate) imported, then failed to save with an internal error; its provenance now names it
+    with U+FFFD where the undecodable byte was."""
+    from gpuabst.fixtures import format as fmt
+
+    capture = sorted((CAPTURES / "opencl").iterdir())[0]
+    odd = os.path.join(str(tmp_path), os.fsdecode(b"clinfo-\xff.txt"))
+    try:
+        with open(odd, "wb") as f:
+            f.write(capture.read_bytes())
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system does not take a name that is not UTF-8")
+    fixture = run_importer("clinfo", [odd])
+    assert fixture.provenance["source"] == "clinfo-\ufffd.txt"
+    fmt.save(fixture, tmp_path / "out.json")
+    assert fmt.load(tmp_path / "out.json").provenance["source"] == "clinfo-\ufffd.txt"
