@@ -7,7 +7,6 @@ to see the traceback of an unexpected error.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import sys
@@ -15,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gpuabst import __version__
+from gpuabst.cli import stdout
 from gpuabst.cli.argtypes import seconds
 from gpuabst.errors import GpuabstError, UsageError
 
@@ -152,7 +152,7 @@ def _register_extra(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _tolerant_stdout()
+    stdout.tolerate_unencodable()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
@@ -171,60 +171,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        _drop_stdout()
+        stdout.drop()
         return EXIT_OK
     except OSError as e:
-        if e.errno not in _OUTPUT_ERRNOS:
+        if e.errno not in stdout.OUTPUT_ERRNOS:
             return _internal_error(e)
-        _drop_stdout()
+        stdout.drop()
         print(f"gpuabst: error: cannot write the output: {e.strerror or e}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as e:  # never a traceback for the user; opt in with GPUABST_DEBUG
         return _internal_error(e)
-
-
-_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
-"""Failures of writing standard output (other OSErrors reaching main are gpuabst's own bugs: files
-and vendor calls report theirs as GpuabstErrors and Readings)."""
-
-
-def _escape_as_json(error: UnicodeError) -> tuple[str, int]:
-    """A codec error handler: each character the encoding cannot write as a JSON escape (``\\u00e9``;
-    a surrogate pair beyond the BMP), which inside a JSON string is the same character."""
-    if not isinstance(error, UnicodeEncodeError):
-        raise error
-    out = []
-    for ch in error.object[error.start:error.end]:
-        code = ord(ch)
-        if code > 0xFFFF:
-            code -= 0x10000
-            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
-        else:
-            out.append(f"\\u{code:04x}")
-    return "".join(out), error.end
-
-
-def _tolerant_stdout() -> None:
-    """Where standard output cannot encode a character (an ASCII-only locale), write it as a JSON
-    escape instead of failing: text stays readable, and a JSON document means the same string."""
-    import codecs
-
-    codecs.register_error("gpuabst-json-escape", _escape_as_json)
-    try:
-        sys.stdout.reconfigure(errors="gpuabst-json-escape")  # type: ignore[union-attr]
-    except (AttributeError, ValueError):  # not a text stream of its own (captured, replaced): as it is
-        pass
-
-
-def _drop_stdout() -> None:
-    """Point standard output at /dev/null, so that the interpreter's last flush of what could not be
-    written does not fail again at exit."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):  # no real stdout (captured, closed): nothing to drop
-        pass
 
 
 def _internal_error(e: BaseException) -> int:
