@@ -79,11 +79,12 @@ def _path_folders() -> list[str]:
     return [os.path.abspath(p or os.curdir) for p in sys.path]
 
 
-def installation_state() -> list[list[Any]]:
-    """What a scan's answer depends on: the interpreter, and for each ``sys.path`` entry its
-    modification time and that of each ``*.dist-info``/``*.egg-info`` ``entry_points.txt`` in it."""
+def installation_state(folders: list[str] | None = None) -> list[list[Any]]:
+    """What a scan's answer depends on: the interpreter, and for each ``sys.path`` entry (``folders``,
+    default :func:`_path_folders`) its modification time and that of each ``*.dist-info``/``*.egg-info``
+    ``entry_points.txt`` in it."""
     state: list[list[Any]] = [["python", sys.executable, sys.prefix, sys.version]]
-    for folder in _path_folders():
+    for folder in _path_folders() if folders is None else folders:
         state.append([folder, _mtime(folder)])
         try:
             names = sorted(os.listdir(folder))
@@ -95,7 +96,7 @@ def installation_state() -> list[list[Any]]:
     return state
 
 
-def _index_path() -> str | None:
+def _index_path(folders: list[str]) -> str | None:
     """One index per interpreter and ``sys.path`` (a console script, a ``python -c`` in some folder and
     an agent's own script see different packages), so processes that differ do not evict each other's."""
     folder = cache_dir()
@@ -103,7 +104,7 @@ def _index_path() -> str | None:
         return None
     import zlib
 
-    paths = "\0".join([sys.executable, *_path_folders()])
+    paths = "\0".join([sys.executable, *folders])
     return os.path.join(folder, f"entry-points-{zlib.crc32(paths.encode('utf-8', 'surrogateescape')):08x}.json")
 
 
@@ -209,8 +210,9 @@ def _write_index() -> None:
 def _look_up() -> None:
     """Fill :data:`_looked` from the index where it matches this installation, else by a scan (the
     index rewritten). Called with the lock held."""
-    _looked.path = _index_path()
-    _looked.state = installation_state() if _looked.path is not None else []
+    folders = _path_folders()
+    _looked.path = _index_path(folders)
+    _looked.state = installation_state(folders) if _looked.path is not None else []
     indexed = None
     if _looked.path is not None and not _looked.skip_index:
         indexed = _read_index(_looked.path, _looked.state)

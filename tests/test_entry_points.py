@@ -56,7 +56,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _index_file() -> Path:
-    path = entry_points._index_path()
+    path = entry_points._index_path(entry_points._path_folders())
     assert path is not None
     return Path(path)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from gpuabst.cli.argtypes import port, seconds
 from gpuabst.cli.commands.health import add_policy_options, machine_from_args, parse_tolerate, policy_from_args
+from gpuabst.cli.sigterm import stopped_by_sigterm
 from gpuabst.exporter import DEFAULT_PORT
 
 
@@ -25,20 +25,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
         print(f"gpuabst: serving {server.url}/metrics and {server.url}/healthz", file=sys.stderr, flush=True)
-        previous = signal.signal(signal.SIGTERM, _stop)  # a pod's stop: close the vendor library, exit 0
         try:
-            server.serve_forever()
-        except SystemExit as e:
-            if e.code != 0:
-                raise
+            with stopped_by_sigterm():  # a pod's stop: close the vendor library, exit 0
+                server.serve_forever()
         finally:
-            signal.signal(signal.SIGTERM, previous)
             server.shutdown()
     return 0
-
-
-def _stop(signum: int, frame: Any) -> None:
-    raise SystemExit(0)
 
 
 def register(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> dict[str, Callable[..., int]]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gpuabst.cli.argtypes import count, seconds
 from gpuabst.cli.commands.health import add_policy_options, machine_from_args, policy_from_args
+from gpuabst.cli.sigterm import stopped_by_sigterm
 
 if TYPE_CHECKING:  # imported when the command runs, not when the parser is built
     from gpuabst.watch import WatchEvent
@@ -47,23 +47,7 @@ def _event_json(event: WatchEvent) -> dict[str, Any]:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     policy = policy_from_args(args)
-    previous = signal.signal(signal.SIGTERM, _stop)  # a container's stop (watch as PID 1 ignored it): exit 0
-    try:
-        return _watch(args, policy)
-    except SystemExit as e:
-        if e.code != 0:
-            raise
-        return 0
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _stop(signum: int, frame: Any) -> None:
-    raise SystemExit(0)
-
-
-def _watch(args: argparse.Namespace, policy: Any) -> int:
-    with machine_from_args(args) as m:
+    with stopped_by_sigterm(), machine_from_args(args) as m:  # a container's stop: exit 0
         from gpuabst.watch import watch
 
         for event in watch(m, interval_s=args.interval, count=args.count, policy=policy):
