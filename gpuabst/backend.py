@@ -380,7 +380,7 @@ class Backend(abc.ABC):
         """read_plan's loop; ``failed`` (when given) gets the name of every row whose Reading may not be
         ok, so that callers need not look at the others."""
         out: dict[str, Reading[Any]] = {}
-        lib = self.lib
+        lib = self._lib if self._lib is not None else self.lib
         source = self.name
         lost = self._lost
         # direct calls unless a timeout applies or the device is lost (which only a failed call can change)

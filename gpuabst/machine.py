@@ -6,9 +6,9 @@ hanging never stops the others: its report says why and the rest still report.
 
 from __future__ import annotations
 
-import datetime
 import os
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,6 +28,21 @@ FIXTURE_ENV = "GPUABST_FIXTURE"
 
 _is_device = Device.__instancecheck__
 """``isinstance(d, Device)`` as a one-argument function (``all(map(...))`` then loops in C)."""
+
+
+_stamp: tuple[int, str] = (-1, "")
+"""The latest read's second and its text: formatted once per second."""
+
+
+def taken_at() -> str:
+    """Now, to the second, in UTC as ISO 8601 (``2026-11-27T11:25:00+00:00``: what
+    ``datetime.now(timezone.utc).isoformat(timespec="seconds")`` writes, at a third of its cost)."""
+    global _stamp
+    now = int(time.time())
+    stamp = _stamp
+    if stamp[0] != now:
+        stamp = _stamp = (now, time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now)))
+    return stamp[1]
 
 
 def _kinds(devs: object) -> str:
@@ -80,16 +95,21 @@ class Machine:
         if call_timeout_s is not None and not (isinstance(call_timeout_s, (int, float)) and 0 < call_timeout_s < 1e9):
             raise ValueError(f"call_timeout_s must be None (wait for ever) or a number of seconds > 0, "
                              f"not {call_timeout_s!r}")
-        if isinstance(fixtures, (str, os.PathLike, Fixture)):  # one fixture, not a sequence of characters
-            fixtures = [fixtures]
-        paths = list(fixtures) if fixtures is not None else fixtures_from_env()
+        if fixtures is None:
+            paths: list[FixtureSpec] = list(fixtures_from_env())
+        elif isinstance(fixtures, (str, os.PathLike, Fixture)):  # one fixture, not a sequence of characters
+            paths = [fixtures]
+        else:
+            paths = list(fixtures)
         loaded = [f if isinstance(f, Fixture) else fixture_format.load(f) for f in paths]
         self.fixtures = loaded
         self.library: LibrarySource
+        self._replay: ReplayLibrary | None = None
+        """The library when replaying (``isinstance`` with an ABC, asked on every read, costs more)."""
         if loaded:
             if capture:
                 raise BackendError("cannot capture while replaying fixtures")
-            self.library = ReplayLibrary(recordings_of(loaded), replay_latency=replay_latency)
+            self.library = self._replay = ReplayLibrary(recordings_of(loaded), replay_latency=replay_latency)
         elif capture:
             self.library = RecordingLibrary()
         else:
@@ -137,9 +157,8 @@ class Machine:
 
     # --- reports ------------------------------------------------------------------------------
     def _replayed_from(self, name: str) -> str | None:
-        if isinstance(self.library, ReplayLibrary) and name in self.library.recordings:
-            return self.library.recordings[name][1]
-        return None
+        found = self._replay.recordings.get(name) if self._replay is not None else None
+        return found[1] if found is not None else None
 
     def _report(self, entry: BackendEntry, probe: Probe | None, count: int | None = None,
                 error: str | None = None) -> BackendReport:
@@ -158,8 +177,8 @@ class Machine:
                 self._reports = [self._report(e, self._backends[e.name].probe() if e.name in self._backends
                                               else None) for e in self.entries]
                 known = {e.name for e in self.entries}
-                if isinstance(self.library, ReplayLibrary):
-                    for name, (_, src) in self.library.recordings.items():
+                if self._replay is not None:
+                    for name, (_, src) in self._replay.recordings.items():
                         if name not in known:
                             self._reports.append(BackendReport(
                                 name, False, f"{src} records backend {name!r}, which is not installed",
@@ -199,8 +218,7 @@ class Machine:
                     reports[entry.name] = replace(report, available=False, error=f"{type(e).__name__}: {e}",
                                                   reason=report.reason or f"{type(e).__name__}: {e}")
             devices = self._name(merge_devices(per_backend))
-            taken = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-            return Snapshot(devices, list(reports.values()), taken)
+            return Snapshot(devices, list(reports.values()), taken_at())
 
     def _name(self, merged: list[Device]) -> list[Device]:
         """Each merged device with its index on this machine and its model (gpuabst.naming.model_for).

@@ -25,6 +25,10 @@ def _key(d: Device) -> tuple[str, str] | None:
 
 def merge_devices(per_backend: list[tuple[int, list[Device]]]) -> list[Device]:
     """Merge devices from backends given as ``(authority, devices)``, most authoritative first."""
+    if len(per_backend) == 1 and len(per_backend[0][1]) <= 1:  # one device of one backend: nothing to merge
+        return list(per_backend[0][1])
+    if not per_backend:
+        return []
     ordered = sorted(per_backend, key=lambda p: -p[0])
     merged: list[Device] = []
     index_by_key: dict[tuple[str, str], int] = {}

@@ -10,7 +10,7 @@ from synthetic import GIB, nvml_fixture
 from gpuabst.fixtures import format as fmt
 from gpuabst.fixtures.format import Fixture
 from gpuabst.merge import merge_devices
-from gpuabst.model import Device
+from gpuabst.model import Device, PciInfo
 from gpuabst.reading import Status
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "opencl"
@@ -91,3 +91,20 @@ def test_merge_by_uuid_where_no_bus_id() -> None:
     (m,) = merge_devices([(20, [b]), (100, [a])])
     assert m.sources == ["nvml", "opencl"] and m.platform_name.value == "NVIDIA CUDA" and not m.disagreements
     assert m.driver_version.status is Status.UNSUPPORTED  # a reason beats "no backend reported this value"
+
+
+def test_one_backend_s_devices_are_kept_as_they_are_and_its_duplicates_merged() -> None:
+    from gpuabst.reading import ok
+
+    bus = ok("0000:18:00.0", "nvml")
+    a = Device(vendor="nvidia", index=0, name=ok("A", "nvml"), pci=PciInfo(bus_id=bus), sources=["nvml"])
+    assert merge_devices([]) == [] and merge_devices([(100, [])]) == []
+    (kept,) = merge_devices([(100, [a])])
+    assert kept is a
+    # two devices of one backend at one bus id are one device, as across backends
+    twin = Device(vendor="nvidia", index=1, name=ok("A", "nvml"), pci=PciInfo(bus_id=bus),
+                  uuid=ok("GPU-2", "nvml"), sources=["nvml"])
+    (merged,) = merge_devices([(100, [a, twin])])
+    assert merged.uuid.value == "GPU-2" and merged.sources == ["nvml"]
+    other = Device(vendor="nvidia", index=1, pci=PciInfo(bus_id=ok("0000:19:00.0", "nvml")), sources=["nvml"])
+    assert merge_devices([(100, [a, other])]) == [a, other]

@@ -124,3 +124,18 @@ def test_replace_copies_every_field_but_the_changed_ones() -> None:
     with pytest.raises(TypeError, match="no field 'modle'"):
         replace(d, modle=ok("h100"))
 
+
+
+def test_taken_at_is_the_second_of_the_read_in_utc_as_datetime_writes_it() -> None:
+    import datetime
+
+    from gpuabst.machine import taken_at
+
+    before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    stamp = taken_at()
+    after = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    when = datetime.datetime.fromisoformat(stamp)
+    assert before <= when <= after
+    assert stamp == when.isoformat(timespec="seconds") and stamp.endswith("+00:00")
+    snap = gpuabst.snapshot([nvml_fixture(1)])
+    assert snap.taken_at is not None and before <= datetime.datetime.fromisoformat(snap.taken_at)

@@ -32,6 +32,11 @@ def _watts(mw: Any) -> float:
     return round(int(mw) / 1000.0, 3)
 
 
+def _cuda_version(v: Any) -> str:
+    """``12.4`` from NVML's CUDA driver version number (12040)."""
+    return f"{int(v) // 1000}.{int(v) % 1000 // 10}"
+
+
 def _enabled(v: Any) -> bool:
     return int(v) == C.FEATURE_ENABLED
 
@@ -192,8 +197,8 @@ class NvmlBackend(Backend):
         super().__init__(*args, **kwargs)
         self._handles: dict[int, Any] = {}
         """Device handles by index, asked once per session (nvmlDeviceGetHandleByIndex)."""
-        self._driver: Reading[str] = missing(Status.NOT_RECORDED, self.name, "nvmlSystemGetDriverVersion")
-        self._cuda: Reading[str] = missing(Status.NOT_RECORDED, self.name, "nvmlSystemGetCudaDriverVersion")
+        self._driver: Reading[str] = _DRIVER_NOT_READ
+        self._cuda: Reading[str] = _CUDA_NOT_READ
 
     # --- plugin hooks ------------------------------------------------------------------------
     @classmethod
@@ -212,9 +217,7 @@ class NvmlBackend(Backend):
     def classify_error(cls, exc: BaseException) -> ErrorInfo | None:
         return binding.classify(exc)
 
-    @classmethod
-    def error_code(cls, exc: BaseException) -> int | None:
-        return binding.error_code(exc)
+    error_code = staticmethod(binding.error_code)  # called once per failed call: no frame of its own
 
     @classmethod
     def raise_recorded_error(cls, error: dict[str, Any]) -> None:
@@ -229,7 +232,7 @@ class NvmlBackend(Backend):
             return Probe(False, binding.why_unavailable(f.reading.reason), self.install_hint)
         self._driver = self.read("nvmlSystemGetDriverVersion", convert=_text)
         self._cuda = self.read_first(("nvmlSystemGetCudaDriverVersion_v2",), ("nvmlSystemGetCudaDriverVersion",),
-                                     convert=lambda v: f"{int(v) // 1000}.{int(v) % 1000 // 10}")
+                                     convert=_cuda_version)
         lib_version = binding.library_version() if self.library.mode != "replay" else None
         return Probe(True, None, None, lib_version, self._driver.get())
 
@@ -384,6 +387,11 @@ class NvmlBackend(Backend):
             return mem.map(lambda m: int(m.reserved))
         return missing(Status.UNSUPPORTED, self.name, "nvmlDeviceGetMemoryInfo",
                        "only the v1 memory structure, without reserved memory, is available from this driver")
+
+
+_DRIVER_NOT_READ = missing(Status.NOT_RECORDED, NvmlBackend.name, "nvmlSystemGetDriverVersion")
+_CUDA_NOT_READ = missing(Status.NOT_RECORDED, NvmlBackend.name, "nvmlSystemGetCudaDriverVersion")
+"""The driver's and CUDA's versions until nvmlInit has answered (immutable: one of each per process)."""
 
 
 def _mig_profile(name: str | None) -> str | None:
