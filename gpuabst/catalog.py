@@ -410,6 +410,9 @@ def _builtin_text() -> str:
 def builtin() -> Catalog:
     """The catalog shipped with gpuabst (read once)."""
     global _builtin
+    loaded = _builtin  # set once, never unset: no lock needed to read it
+    if loaded is not None:
+        return loaded
     with _lock:
         if _builtin is None:
             try:
@@ -450,8 +453,7 @@ def use(catalog: Catalog | None) -> None:
 def active() -> Catalog:
     """The catalog in use: the one given to :func:`use`, else ``$GPUABST_GPU_DB``, else the built-in one."""
     global _active
-    with _lock:
-        current = _active
+    current = _active  # one reference read: atomic, as writes under the lock are
     if current is not None:
         return current
     env = os.environ.get(GPU_DB_ENV, "").strip()
