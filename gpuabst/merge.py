@@ -14,6 +14,8 @@ import attrs
 from gpuabst.model import Device, Disagreement, replace
 from gpuabst.reading import Reading, Status
 
+_OK = Status.OK
+
 
 def _key(d: Device) -> tuple[str, str] | None:
     if d.pci.bus_id.ok:
@@ -25,10 +27,8 @@ def _key(d: Device) -> tuple[str, str] | None:
 
 def merge_devices(per_backend: list[tuple[int, list[Device]]]) -> list[Device]:
     """Merge devices from backends given as ``(authority, devices)``, most authoritative first."""
-    if len(per_backend) == 1 and len(per_backend[0][1]) <= 1:  # one device of one backend: nothing to merge
+    if len(per_backend) == 1 and _distinct(per_backend[0][1]):  # what every read of one backend gives
         return list(per_backend[0][1])
-    if not per_backend:
-        return []
     ordered = sorted(per_backend, key=lambda p: -p[0])
     merged: list[Device] = []
     index_by_key: dict[tuple[str, str], int] = {}
@@ -48,6 +48,16 @@ def merge_devices(per_backend: list[tuple[int, list[Device]]]) -> list[Device]:
             for k in keys:
                 index_by_key[k] = hit
     return merged
+
+
+def _distinct(devices: list[Device]) -> bool:
+    """Whether no two of one backend's devices share a bus id or a UUID (then none merges with another
+    and the loop of :func:`merge_devices` would return them as they are)."""
+    if len(devices) <= 1:
+        return True
+    buses = [d.pci.bus_id[0] for d in devices if d.pci.bus_id[1] is _OK]
+    uuids = [str(d.uuid[0]).lower() for d in devices if d.uuid[1] is _OK]
+    return len(set(map(str, buses))) == len(buses) and len(set(uuids)) == len(uuids)
 
 
 def _merge_pair(kept: Device, other: Device) -> Device:

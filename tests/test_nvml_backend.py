@@ -254,3 +254,21 @@ def test_clock_event_reasons_are_decoded_into_a_new_list_each_time() -> None:
     first.append("changed by a caller")
     assert C.decode_clock_event_reasons(0x1 | 0x4 | 0x10000) == ["gpu_idle", "sw_power_cap", "unknown_0x10000"]
     assert C.decode_clock_event_reasons(0) == []
+
+
+def test_pcie_link_degraded_compares_the_current_link_with_the_maximum_and_passes_a_missing_one_on() -> None:
+    from gpuabst_nvml.backend import _link_degraded
+
+    from gpuabst.model import Capabilities
+    from gpuabst.reading import missing, ok
+
+    caps = Capabilities(pcie_max_generation=ok(5, "nvml"), pcie_max_width=ok(16, "nvml"))
+    assert _link_degraded(ok(5, "nvml"), ok(16, "nvml"), caps, "nvml") == ok(False, "nvml",
+                                                                            "nvmlDeviceGetCurrPcieLinkWidth")
+    assert _link_degraded(ok(5, "nvml"), ok(8, "nvml"), caps, "nvml").value is True
+    assert _link_degraded(ok(1, "nvml"), ok(16, "nvml"), caps, "nvml").value is True
+    gone = missing(Status.UNSUPPORTED, "nvml", "nvmlDeviceGetCurrPcieLinkWidth", "no")
+    assert _link_degraded(ok(5, "nvml"), gone, caps, "nvml") is gone
+    no_max = missing(Status.NOT_RECORDED, "nvml", "nvmlDeviceGetMaxPcieLinkGeneration", "not in the fixture")
+    assert _link_degraded(ok(5, "nvml"), ok(16, "nvml"), Capabilities(pcie_max_generation=no_max,
+                                                                      pcie_max_width=ok(16, "nvml")), "nvml") is no_max

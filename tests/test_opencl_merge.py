@@ -108,3 +108,9 @@ def test_one_backend_s_devices_are_kept_as_they_are_and_its_duplicates_merged() 
     assert merged.uuid.value == "GPU-2" and merged.sources == ["nvml"]
     other = Device(vendor="nvidia", index=1, pci=PciInfo(bus_id=ok("0000:19:00.0", "nvml")), sources=["nvml"])
     assert merge_devices([(100, [a, other])]) == [a, other]
+    # one UUID (in any case) without a bus id on one of them: one device too
+    with_uuid = Device(vendor="nvidia", index=0, pci=PciInfo(bus_id=ok("0000:1a:00.0", "nvml")),
+                       uuid=ok("GPU-3", "nvml"), sources=["nvml"])
+    no_bus = Device(vendor="nvidia", index=1, uuid=ok("gpu-3", "nvml"), name=ok("C", "nvml"), sources=["nvml"])
+    (joined,) = merge_devices([(100, [with_uuid, no_bus])])
+    assert joined.pci.bus_id.value == "0000:1a:00.0" and joined.name.value == "C"

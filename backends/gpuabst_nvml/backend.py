@@ -6,6 +6,7 @@ command that shows the same value is listed in docs/backends/nvidia.md.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from gpuabst.backend import Backend, CallFailed, ErrorInfo, Parts, Plan, Probe, split_parts
@@ -19,6 +20,7 @@ from gpuabst_nvml import binding, fake_pynvml
 from gpuabst_nvml import constants as C
 
 MIB = 1024 * 1024
+_OK = Status.OK
 
 
 def _text(v: Any) -> str:
@@ -30,6 +32,10 @@ def _text(v: Any) -> str:
 
 def _watts(mw: Any) -> float:
     return round(int(mw) / 1000.0, 3)
+
+
+def _reserved_bytes(m: Any) -> int:
+    return int(m.reserved)
 
 
 def _cuda_version(v: Any) -> str:
@@ -176,6 +182,10 @@ _REMAPPED_PARTS: Parts = (
 )
 _STATIC_MEMORY = tuple(name for name, _ in _BAR1_PARTS)
 """MemoryInfo fields read once, from nvmlDeviceGetBAR1MemoryInfo."""
+_THRESHOLD_NAMES = tuple(row[0] for row in _THRESHOLDS)
+"""HealthReadings fields read once (temperature thresholds)."""
+_static_memory_of, _thresholds_of = attrgetter(*_STATIC_MEMORY), attrgetter(*_THRESHOLD_NAMES)
+"""A device's values of those fields, as a tuple (each has several fields: attrgetter gives a tuple)."""
 
 
 class NvmlBackend(Backend):
@@ -358,15 +368,15 @@ class NvmlBackend(Backend):
         memory, health = self._dynamic(h, device.index, device.capabilities)
         return replace(
             device,
-            memory=MemoryInfo(**{n: getattr(device.memory, n) for n in _STATIC_MEMORY}, **memory),
-            health=HealthReadings(**{row[0]: getattr(device.health, row[0]) for row in _THRESHOLDS}, **health))
+            memory=MemoryInfo(**dict(zip(_STATIC_MEMORY, _static_memory_of(device.memory), strict=True)), **memory),
+            health=HealthReadings(**dict(zip(_THRESHOLD_NAMES, _thresholds_of(device.health), strict=True)), **health))
 
     def _dynamic(self, h: Any, key: Any, caps: Capabilities) -> tuple[dict[str, Reading[Any]], dict[str, Reading[Any]]]:
         """What changes between polls, as MemoryInfo and HealthReadings arguments: memory use,
         temperature, power, clocks, ECC, throttling, PCIe link."""
         health = self.read_plan(h, _DYNAMIC, device_key=key, skip_unsupported=True)
         mem, util, remapped = health.pop("memory"), health.pop("util"), health.pop("remapped")
-        if caps.ecc_enabled.ok and caps.ecc_enabled.value is False:
+        if caps.ecc_enabled[0] is False:  # read and off (a missing Reading's value is None)
             for name, *_ in _ECC_COUNTERS:
                 if not health[name].ok:
                     health[name] = missing(Status.NOT_APPLICABLE, self.name, health[name].call, "ECC is disabled")
@@ -381,10 +391,10 @@ class NvmlBackend(Backend):
 
     def _reserved(self, mem: Reading[Any]) -> Reading[int]:
         """Reserved memory, given only by the v2 memory structure."""
-        if not mem.ok:
+        if mem[1] is not _OK:
             return mem
-        if hasattr(mem.value, "reserved"):
-            return mem.map(lambda m: int(m.reserved))
+        if hasattr(mem[0], "reserved"):
+            return mem.map(_reserved_bytes)
         return missing(Status.UNSUPPORTED, self.name, "nvmlDeviceGetMemoryInfo",
                        "only the v1 memory structure, without reserved memory, is available from this driver")
 
@@ -409,12 +419,9 @@ def _link_degraded(gen: Reading[int], width: Reading[int], caps: Capabilities, s
     maximum, or a generation below it while the GPU is busy, is a real degradation; this value
     reports the plain comparison and health policy decides what it means.
     """
-    pairs = [(gen, caps.pcie_max_generation), (width, caps.pcie_max_width)]
-    for cur, mx in pairs:
-        if not cur.ok:
-            return cur.map(bool)
-        if not mx.ok:
-            return mx.map(bool)
-    return ok(bool(int(width.value or 0) < int(caps.pcie_max_width.value or 0)
-                   or int(gen.value or 0) < int(caps.pcie_max_generation.value or 0)),
-              source, "nvmlDeviceGetCurrPcieLinkWidth")
+    max_gen, max_width = caps.pcie_max_generation, caps.pcie_max_width
+    for r in (gen, max_gen, width, max_width):  # the first one missing says why (read on every poll)
+        if r[1] is not _OK:
+            return r.map(bool)  # unchanged: typed as the bool it stands for
+    return ok(int(width[0]) < int(max_width[0]) or int(gen[0]) < int(max_gen[0]), source,
+              "nvmlDeviceGetCurrPcieLinkWidth")
