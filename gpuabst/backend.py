@@ -389,8 +389,13 @@ class Backend(abc.ABC):
         r: Reading[Any]
         for name, fn, args, convert in plan:
             if direct:
-                try:
-                    raw = getattr(lib, fn)(handle, *args)
+                try:  # no star-call where the row has no argument or one: it costs 3.11 about 150 ns a row
+                    if not args:
+                        raw = getattr(lib, fn)(handle)
+                    elif len(args) == 1:
+                        raw = getattr(lib, fn)(handle, args[0])
+                    else:
+                        raw = getattr(lib, fn)(handle, *args)
                 except Exception as e:
                     r = self._row_failed(fn, handle, args, convert, e, device_key)
                     direct = device_key not in lost
