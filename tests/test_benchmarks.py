@@ -93,3 +93,38 @@ def test_bench_own_work_counts_and_times_the_fixed_cost() -> None:
     assert int(rows["1"][0].replace(",", "")) > int(rows["1"][2].replace(",", "")), out  # snapshot > poll
     assert float(rows["snapshot"][0]) > 0 and float(rows["floor"][1]) > 0, out
     assert re.search(r"\| 8 \| cold \| \d+\.\d\dx \| \d+\.\d\dx \|", out), out
+
+
+def test_bench_ab_runs_a_benchmark_against_a_base_revision_and_this_checkout(tmp_path: Path) -> None:
+    import shutil
+
+    repo = tmp_path / "repo"  # a repository of its own: the test needs no git history of this checkout
+    for part in ("gpuabst", "backends"):
+        shutil.copytree(ROOT / part, repo / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    git = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "base"]):
+        subprocess.run(["git", "-C", str(repo), *command], check=True, env=git, capture_output=True)
+    out = _run("bench_ab.py", "--repo", str(repo), "--base", "HEAD", "--runs", "1", "--row", "snapshot",
+               "--column", "warm", "--", "bench_own_work.py", "--rounds", "1", "--repeat", "1")
+    summary = {(cells[0], cells[1]): cells[2:] for cells in
+               ([c.strip() for c in line.strip("|").split("|")] for line in out.splitlines()
+                if line.startswith("| snapshot |"))}
+    for version in ("base", "this"):
+        median, _range, runs = summary[("snapshot", version)]
+        assert float(median) > 0 and runs == "1", out
+    listed = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True).stdout
+    assert len(listed.splitlines()) == 1, listed  # the base's worktree is gone
+
+
+def test_bench_ab_takes_the_named_column_of_the_named_rows() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        from bench_ab import values
+    finally:
+        sys.path.remove(str(BENCH))
+    out = ("x\n| GPUs | tool | median ms | vs floor |\n|---|---|---|---|\n"
+           "| 1 | raw loop (floor) | 0.61 | 1.00x |\n| 1 | gpuabst full snapshot | 0.84 | 1.39x (1.31-1.48) |\n\n"
+           "| read | warm |\n|---|---:|\n| snapshot | 1,234.5 |\n")
+    assert values(out, ["full snapshot", "floor", "absent"], "vs floor") == {"full snapshot": 1.39, "floor": 1.0}
+    assert values(out, ["snapshot"], "warm") == {"snapshot": 1234.5}
