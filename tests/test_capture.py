@@ -188,3 +188,12 @@ def test_closing_a_machine_never_raises_over_a_backend_whose_close_hook_fails(st
         m.backend("nvml")._close = broken_close  # type: ignore[method-assign]
     m.close()  # again: still quiet
     assert len(m.devices()) == 2  # and the backend opens again on the next read
+
+
+def test_a_note_that_is_not_utf8_is_saved_with_replacement_characters(standin_pynvml: Any, tmp_path: Path) -> None:
+    from gpuabst.cli.main import main
+
+    out = tmp_path / "c.json"
+    note = b"rack 4 \xff\xfe".decode("utf-8", "surrogateescape")  # as Python gives an argument that is not UTF-8
+    assert main(["capture", "-o", str(out), "--backend", "nvml", "--note", note]) == 0
+    assert fmt.load(out).provenance["note"] == "rack 4 \ufffd\ufffd"
