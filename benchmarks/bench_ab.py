@@ -101,8 +101,10 @@ def main() -> None:
         ap.error("name the benchmark script after --")
     with tempfile.TemporaryDirectory(prefix="gpuabst-base-") as tmp:
         base = Path(tmp) / "tree"
-        subprocess.run(["git", "-C", args.repo, "worktree", "add", "--detach", "--quiet", str(base), args.base],
-                       check=True)
+        added = subprocess.run(["git", "-C", args.repo, "worktree", "add", "--detach", "--quiet", str(base), args.base],
+                               capture_output=True, text=True)
+        if added.returncode != 0:
+            raise SystemExit(f"cannot check {args.base!r} out of {args.repo}: {added.stderr.strip()}")
         try:
             # byte code written once here: where the environment forbids it, every run would compile the base
             subprocess.run([sys.executable, "-m", "compileall", "-q", str(base / "gpuabst"), str(base / "backends")],

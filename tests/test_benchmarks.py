@@ -128,3 +128,10 @@ def test_bench_ab_takes_the_named_column_of_the_named_rows() -> None:
            "| read | warm |\n|---|---:|\n| snapshot | 1,234.5 |\n")
     assert values(out, ["full snapshot", "floor", "absent"], "vs floor") == {"full snapshot": 1.39, "floor": 1.0}
     assert values(out, ["snapshot"], "warm") == {"snapshot": 1234.5}
+
+
+def test_bench_ab_says_which_revision_it_cannot_check_out(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    done = subprocess.run([sys.executable, str(BENCH / "bench_ab.py"), "--repo", str(tmp_path), "--base", "nosuchrev",
+                           "--row", "x", "--", "bench_own_work.py"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "cannot check 'nosuchrev' out of" in done.stderr, done.stderr
