@@ -54,10 +54,15 @@ def values(output: str, rows: list[str], column: str) -> dict[str, float]:
     return found
 
 
+def env_for(tree: Path) -> dict[str, str]:
+    """This environment with ``tree``'s gpuabst and backends first on the import path."""
+    paths = [str(tree), str(tree / "backends"), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths))}
+
+
 def run_against(tree: Path, script: list[str]) -> str:
-    """The benchmark's output, run with ``tree``'s gpuabst and backends first on the import path."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "backends"),
-                                                        os.environ.get("PYTHONPATH", "")])}
+    """The benchmark's output, run against ``tree``'s version."""
+    env = env_for(tree)
     done = subprocess.run([sys.executable, str(HERE / script[0]), *script[1:]], capture_output=True, text=True,
                           env=env, cwd=ROOT)
     if done.returncode != 0:
@@ -68,9 +73,8 @@ def run_against(tree: Path, script: list[str]) -> str:
 def imported_from(tree: Path) -> list[str]:
     """Where a fresh interpreter with ``tree`` first on PYTHONPATH finds gpuabst and its NVML backend."""
     probe = "import gpuabst, gpuabst_nvml; print(gpuabst.__file__); print(gpuabst_nvml.__file__)"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "backends")])}
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
-                          cwd=tempfile.gettempdir())
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env_for(tree),
+                          cwd=tempfile.gettempdir())  # not a folder holding a gpuabst of its own
     return done.stdout.split()
 
 

@@ -188,7 +188,9 @@ def _read_index(path: str, state: list[list[Any]]) -> tuple[dict[str, list[Entry
 
 def _write_index() -> None:
     """Write what this process looked up, whole or not at all (another process may be reading or
-    writing the index at the same time)."""
+    writing the index at the same time). Not :func:`gpuabst.safe_io.write_text`: the index is always
+    private (0600, whatever mode a file found there had) and replaces what is at its path, never the
+    file a link there names."""
     path = _looked.path
     if path is None:
         return

@@ -14,8 +14,6 @@ import attrs
 from gpuabst.model import Device, Disagreement, replace
 from gpuabst.reading import Reading, Status
 
-_OK = Status.OK
-
 
 def _key(d: Device) -> tuple[str, str] | None:
     if d.pci.bus_id.ok:
@@ -23,6 +21,12 @@ def _key(d: Device) -> tuple[str, str] | None:
     if d.uuid.ok:
         return ("uuid", str(d.uuid.value).lower())
     return None
+
+
+def _keys(d: Device) -> list[tuple[str, str]]:
+    """What finds a device among those merged so far: its own key (:func:`_key`) and its UUID."""
+    own = _key(d)
+    return [k for k in (own, ("uuid", str(d.uuid.value).lower()) if d.uuid.ok else None) if k]
 
 
 def merge_devices(per_backend: list[tuple[int, list[Device]]]) -> list[Device]:
@@ -34,8 +38,7 @@ def merge_devices(per_backend: list[tuple[int, list[Device]]]) -> list[Device]:
     index_by_key: dict[tuple[str, str], int] = {}
     for _, devices in ordered:
         for d in devices:
-            own = _key(d)
-            keys = [k for k in (own, ("uuid", str(d.uuid.value).lower()) if d.uuid.ok else None) if k]
+            keys = _keys(d)
             hit = next((index_by_key[k] for k in keys if k in index_by_key), None)
             if hit is None:  # a device not seen before: its own keys find it
                 merged.append(d)
@@ -55,9 +58,8 @@ def _distinct(devices: list[Device]) -> bool:
     and the loop of :func:`merge_devices` would return them as they are)."""
     if len(devices) <= 1:
         return True
-    buses = [d.pci.bus_id[0] for d in devices if d.pci.bus_id[1] is _OK]
-    uuids = [str(d.uuid[0]).lower() for d in devices if d.uuid[1] is _OK]
-    return len(set(map(str, buses))) == len(buses) and len(set(uuids)) == len(uuids)
+    keys = [set(_keys(d)) for d in devices]  # a device without a bus id has its UUID key twice
+    return len(set().union(*keys)) == sum(map(len, keys))
 
 
 def _merge_pair(kept: Device, other: Device) -> Device:

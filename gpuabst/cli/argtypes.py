@@ -32,6 +32,14 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def call_timeout_s(timeout: float | None, default: float | None = None) -> float | None:
+    """A ``--timeout`` value (:func:`seconds`, None where not given) as a Machine's ``call_timeout_s``:
+    ``default`` where not given, None (wait for ever) for 0."""
+    if timeout is None:
+        timeout = default
+    return timeout or None
+
+
 def _int(text: str) -> int | None:
     try:
         return int(text)

@@ -15,7 +15,7 @@ from typing import Any
 
 from gpuabst import __version__
 from gpuabst.cli import stdout
-from gpuabst.cli.argtypes import seconds
+from gpuabst.cli.argtypes import call_timeout_s, seconds
 from gpuabst.errors import GpuabstError, UsageError
 
 EXIT_OK = 0
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _machine(args: argparse.Namespace) -> Any:
     from gpuabst.machine import Machine
 
-    return Machine(args.fixture, backends=args.backend, call_timeout_s=args.timeout or None)
+    return Machine(args.fixture, backends=args.backend, call_timeout_s=call_timeout_s(args.timeout))
 
 
 def _print_json(doc: Any) -> None:

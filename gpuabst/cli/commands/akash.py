@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gpuabst import __version__
-from gpuabst.cli.argtypes import positive_seconds
+from gpuabst.cli.argtypes import call_timeout_s, positive_seconds
 
 SCHEMA_VERSION = 1
 
@@ -65,7 +65,7 @@ def _read(args: argparse.Namespace) -> tuple[Any, Any, list[Any], list[Any], str
     db = args.gpu_db or env or None
     catalog.use(catalog.load_gpu_db(db) if db else None)
     cat = catalog.active()
-    with Machine(args.fixture, backends=args.backend, call_timeout_s=args.timeout or None) as m:
+    with Machine(args.fixture, backends=args.backend, call_timeout_s=call_timeout_s(args.timeout)) as m:
         snap = m.snapshot()
         source = "live hardware" if m.mode == "live" else \
             "replay of " + ", ".join(os.path.basename(f.path or "<fixture>") for f in m.fixtures)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from gpuabst.cli.argtypes import whole
+from gpuabst.cli.argtypes import call_timeout_s, whole
 
 if TYPE_CHECKING:  # the health model is imported when a command runs, not when the parser is built
     from gpuabst.health import HealthPolicy, Level, NodeHealth
@@ -66,8 +66,8 @@ def machine_from_args(args: argparse.Namespace) -> Any:
     """A Machine for the common options; vendor calls time out after DEFAULT_TIMEOUT_S by default."""
     from gpuabst.machine import Machine
 
-    timeout = DEFAULT_TIMEOUT_S if args.timeout is None else args.timeout
-    return Machine(args.fixture, backends=args.backend, call_timeout_s=timeout if timeout > 0 else None)
+    return Machine(args.fixture, backends=args.backend,
+                   call_timeout_s=call_timeout_s(args.timeout, DEFAULT_TIMEOUT_S))
 
 
 def parse_tolerate(values: list[str] | None) -> set[Level]:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gpuabst.cli.argtypes import call_timeout_s
 from gpuabst.errors import GpuabstError, UsageError
 
 FORMATS = ("text", "markdown", "json", "html")
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     fixtures = args.fixture or ([] if args.fixtures_dir else fixtures_from_env())
     observations = observe(fixtures, args.fixtures_dir or [], include_all=args.all,
-                           backends=wanted_names(args.backend), call_timeout_s=args.timeout or None)
+                           backends=wanted_names(args.backend), call_timeout_s=call_timeout_s(args.timeout))
     if not observations:
         raise GpuabstError("nothing to show: no backend ran (see `gpuabst backends`), or no fixture was found")
     m = build_matrix(observations, by_fixture=args.by_fixture, by_vendor=args.by_vendor)
