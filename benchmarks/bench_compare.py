@@ -5,7 +5,8 @@
 
 All three tools import the same ``pynvml``: nvidia-ml-py's module with every NVML function answered
 from the fixture (benchmarks/replayed_pynvml.py), so what is timed is each tool's own work per
-query. 8- and 64-GPU machines are copies of the real 1-GPU capture (labelled synthetic).
+query. 8- and 64-GPU machines are copies of the real 1-GPU capture (labelled synthetic). Two floors:
+a one-shot snapshot's calls (nvmlInit to nvmlShutdown) and a poll's calls in a session kept open.
 With --live the same tools run against the real driver instead (the machine's own GPUs), where each
 NVML call costs what the driver makes it cost; NVML calls are then not counted (the replayed table
 gives them).
@@ -100,6 +101,41 @@ def raw_pynvml_snapshot(nv: Any) -> int:
                     get(i, f"{key}{slot}", fn, mh)
     nv.nvmlShutdown()
     return len(values)
+
+
+def poll_calls(nv: Any) -> tuple[tuple[str, Callable[..., Any], tuple[Any, ...]], ...]:
+    """The NVML calls of gpuabst's poll (the NVML backend's dynamic plan), as looked up in ``nv`` now."""
+    return (
+        ("mem", nv.nvmlDeviceGetMemoryInfo, (MEM_V2,)), ("util", nv.nvmlDeviceGetUtilizationRates, ()),
+        ("remap", nv.nvmlDeviceGetRemappedRows, ()), ("temp", nv.nvmlDeviceGetTemperatureV, (0,)),
+        ("reasons", nv.nvmlDeviceGetCurrentClocksEventReasons, ()), ("power", nv.nvmlDeviceGetPowerUsage, ()),
+        ("enforced", nv.nvmlDeviceGetEnforcedPowerLimit, ()), ("gr", nv.nvmlDeviceGetClockInfo, (0,)),
+        ("sm", nv.nvmlDeviceGetClockInfo, (1,)), ("memclk", nv.nvmlDeviceGetClockInfo, (2,)),
+        ("fan", nv.nvmlDeviceGetFanSpeed, ()), ("pstate", nv.nvmlDeviceGetPerformanceState, ()),
+        ("rp_sbe", nv.nvmlDeviceGetRetiredPages, (0,)), ("rp_dbe", nv.nvmlDeviceGetRetiredPages, (1,)),
+        ("rp_pending", nv.nvmlDeviceGetRetiredPagesPendingStatus, ()),
+        ("gen", nv.nvmlDeviceGetCurrPcieLinkGeneration, ()), ("width", nv.nvmlDeviceGetCurrPcieLinkWidth, ()),
+        ("ecc_cv", nv.nvmlDeviceGetTotalEccErrors, (0, 0)), ("ecc_uv", nv.nvmlDeviceGetTotalEccErrors, (1, 0)),
+        ("ecc_ca", nv.nvmlDeviceGetTotalEccErrors, (0, 1)), ("ecc_ua", nv.nvmlDeviceGetTotalEccErrors, (1, 1)),
+    )
+
+
+def raw_pynvml_poll(nv: Any, handles: list[Any], unsupported: set[tuple[int, str]]) -> int:
+    """The floor of a poll: gpuabst's poll calls in a plain loop, in a session kept open (nvmlInit once,
+    handles kept), a call that a device answered NOT_SUPPORTED not asked of it again (``unsupported``
+    is kept between runs), as gpuabst's poll does; raw values kept in a dict. Returns how many answered."""
+    values: dict[tuple[int, str], Any] = {}
+    for i, h in enumerate(handles):
+        for key, fn, args in poll_calls(nv):
+            if (i, key) in unsupported:
+                continue
+            try:
+                values[(i, key)] = fn(h, *args)
+            except nv.NVMLError as e:
+                values[(i, key)] = None
+                if e.value == nv.NVML_ERROR_NOT_SUPPORTED:
+                    unsupported.add((i, key))
+    return sum(v is not None for v in values.values())
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
@@ -201,12 +237,16 @@ def compare(nv: Any, counter: Counter | None, gpus: int, rounds: int) -> list[st
 
     polling = Machine(backends=["nvml"])
     polling.snapshot()
+    nv.nvmlInit()  # the poll floor's own session, kept open like the polling Machine's
+    handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in range(gpus)]
+    unsupported: set[tuple[int, str]] = set()
     serving = Machine(backends=["nvml"])
     collector = HealthCollector(serving, min_interval_s=0)
     metrics_text(collector)  # a collector's first read is a snapshot; each later scrape polls
     tools: dict[str, Callable[[], Any]] = {
         FLOOR: floor_loop,
         "gpuabst full snapshot": full_snapshot,
+        POLL_FLOOR: lambda: raw_pynvml_poll(nv, handles, unsupported),
         "gpuabst poll (static facts cached)": polling.poll,
         SCRAPE: lambda: metrics_text(collector),
         "gpustat new_query, its sleep removed": as_gpustat(sleep=False),
@@ -222,6 +262,7 @@ def compare(nv: Any, counter: Counter | None, gpus: int, rounds: int) -> list[st
     samples, last = interleaved(tools, rounds)
     polling.close()
     serving.close()
+    nv.nvmlShutdown()
     few = max(3, rounds // 10)
     if counter:
         counter.calls = 0
@@ -229,6 +270,7 @@ def compare(nv: Any, counter: Counter | None, gpus: int, rounds: int) -> list[st
     fields = {
         FLOOR: last[FLOOR] // max(gpus, 1),
         "gpuabst full snapshot": ok_fields(last["gpuabst full snapshot"]),
+        POLL_FLOOR: last[POLL_FLOOR] // max(gpus, 1),
         "gpuabst poll (static facts cached)": ok_fields(last["gpuabst poll (static facts cached)"]),
         SCRAPE: sum(1 for line in last[SCRAPE].splitlines() if not line.startswith(b"#")) // max(gpus, 1),
         "gpustat new_query, its sleep removed": len(last["gpustat new_query, its sleep removed"].gpus[0].entry),
@@ -251,6 +293,7 @@ def compare(nv: Any, counter: Counter | None, gpus: int, rounds: int) -> list[st
 
 
 FLOOR = "raw pynvml loop (floor)"
+POLL_FLOOR = "raw pynvml poll loop (the poll's calls, session kept open)"
 SCRAPE = "gpuabst serve /metrics scrape (poll, verdict, text; samples per GPU)"
 
 

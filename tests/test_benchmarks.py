@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from conftest import FIXTURES, ROOT
 
@@ -135,3 +136,49 @@ def test_bench_ab_says_which_revision_it_cannot_check_out(tmp_path: Path) -> Non
     done = subprocess.run([sys.executable, str(BENCH / "bench_ab.py"), "--repo", str(tmp_path), "--base", "nosuchrev",
                            "--row", "x", "--", "bench_own_work.py"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "cannot check 'nosuchrev' out of" in done.stderr, done.stderr
+
+
+def test_the_floors_make_exactly_the_nvml_calls_of_a_gpuabst_snapshot_and_poll(monkeypatch: Any) -> None:
+    """bench_compare.py's two floors stand for gpuabst's snapshot and poll only while they make the same
+    calls: each function asked as often, on the same replayed 2-GPU machine."""
+    from collections import Counter
+
+    import gpuabst
+    from gpuabst.fixtures import format as fmt
+    from gpuabst.machine import Machine
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    from bench_compare import raw_pynvml_poll, raw_pynvml_snapshot
+    from replayed_pynvml import make
+    from scale import add_peer_calls, scale_nvml
+
+    nv, tape, _ = make(add_peer_calls(scale_nvml(fmt.load(FIXTURES / "nvidia" / "h100-80gb-hbm3.json"), 2)))
+    monkeypatch.setitem(sys.modules, "pynvml", nv)
+    asked: Counter[str] = Counter()
+    play = tape.play
+
+    def counted(fn: str, args: Any, kwargs: Any) -> Any:
+        asked[fn] += 1
+        return play(fn, args, kwargs)
+
+    monkeypatch.setattr(tape, "play", counted)
+
+    def calls_of(run: Any) -> Counter[str]:
+        asked.clear()
+        run()
+        return Counter(asked)
+
+    snapshot = calls_of(lambda: gpuabst.snapshot(backends=["nvml"]))
+    assert snapshot["nvmlDeviceGetHandleByIndex"] == 2 and snapshot == calls_of(lambda: raw_pynvml_snapshot(nv))
+
+    with Machine(backends=["nvml"]) as machine:
+        machine.snapshot()
+        machine.poll()  # the first poll learns which calls a device does not support
+        poll = calls_of(machine.poll)
+        nv.nvmlInit()
+        handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in range(2)]
+        unsupported: set[tuple[int, str]] = set()
+        raw_pynvml_poll(nv, handles, unsupported)
+        assert unsupported  # this H100 answers some poll calls NOT_SUPPORTED (fan, retired pages)
+        floor = calls_of(lambda: raw_pynvml_poll(nv, handles, unsupported))
+        assert poll["nvmlDeviceGetTemperatureV"] == 2 and poll == floor
