@@ -6,7 +6,9 @@
    replayed GPUs, the library answering instantly (each call's first answer kept). Unlike time on a
    shared machine this count does not vary from run to run, so it shows what a change to gpuabst's
    code saves.
-2. The same reads timed with the instant library against the floor, best of repeated batches: the
+2. The same reads timed with the instant library against the floor, best of repeated short batches
+   (about 10 ms each, so that a stall of a shared machine, which can last a few hundred ms, spoils only
+   the batches it falls in, not every one): the
    snapshot's own work per GPU, and at 0 GPUs its fixed cost.
 3. At 0 GPUs (the fixed cost of a one-shot snapshot), single reads timed back to back and right
    after an unrelated workload: what the code's cold start adds where nothing else is read.
@@ -122,9 +124,9 @@ def counts(source: fmt.Fixture) -> list[str]:
 
 
 def own_times(source: fmt.Fixture, repeat: int) -> list[str]:
-    """With the instant library: the floor, a one-shot snapshot and a poll, best of ``repeat`` timed
-    batches each; the snapshot's own work is its time less the floor's (at 0 GPUs: the fixed cost of
-    opening, reading and closing)."""
+    """With the instant library: the floor, a one-shot snapshot and a poll, best of ``repeat`` x 10 timed
+    batches of about 10 ms each; the snapshot's own work is its time less the floor's (at 0 GPUs: the
+    fixed cost of opening, reading and closing)."""
     import timeit
 
     rows = []
@@ -133,7 +135,7 @@ def own_times(source: fmt.Fixture, repeat: int) -> list[str]:
         sys.modules["pynvml"] = lib
         polling = Machine(backends=["nvml"])
         polling.snapshot()
-        number = 1600 // max(gpus, 1)
+        number = 100 // max(gpus, 1)
         best: dict[str, float] = {}
         def floor(lib: types.ModuleType = lib) -> int:
             return raw_pynvml_snapshot(lib)
@@ -145,7 +147,7 @@ def own_times(source: fmt.Fixture, repeat: int) -> list[str]:
         }
         for name, run in reads.items():
             run()
-            best[name] = min(timeit.repeat(run, number=number, repeat=repeat)) / number * 1e6
+            best[name] = min(timeit.repeat(run, number=number, repeat=repeat * 10)) / number * 1e6
         polling.close()
         per = max(gpus, 1)
         rows.append(f"| {gpus} | {best['floor']:.1f} | {best['snapshot']:.1f} | "
@@ -224,7 +226,7 @@ def main() -> None:
     print(f"Machine: {machine_line()}  \nSource fixture: {args.source} ({source.provenance.get('kind')})\n")
     print("| GPUs | one-shot snapshot: bytecodes | per GPU | poll: bytecodes | per GPU |\n|---|---:|---:|---:|---:|")
     print("\n".join(counts(source)))
-    print(f"\nThe library answering instantly, best of {args.repeat} (µs)\n")
+    print(f"\nThe library answering instantly, best of {args.repeat * 10} batches (µs)\n")
     print("| GPUs | floor | one-shot snapshot | its own work per GPU (at 0 GPUs: in all) | poll per GPU |\n"
           "|---|---:|---:|---:|---:|")
     print("\n".join(own_times(source, args.repeat)))
