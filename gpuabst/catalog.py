@@ -31,6 +31,7 @@ from typing import Any
 
 import attrs
 
+from gpuabst.environment import env_text
 from gpuabst.errors import GpuabstError
 from gpuabst.model import Device
 from gpuabst.naming import naming_key
@@ -456,7 +457,7 @@ def active() -> Catalog:
     current = _active  # one reference read: atomic, as writes under the lock are
     if current is not None:
         return current
-    env = os.environ.get(GPU_DB_ENV, "").strip()
+    env = env_text(GPU_DB_ENV)
     if env:
         loaded = load_gpu_db(env)
         with _lock:

@@ -17,6 +17,7 @@ import attrs
 from gpuabst import catalog
 from gpuabst import fixtures as fixture_format
 from gpuabst.backend import Backend, LibrarySource, LiveLibrary, Probe, RecordingLibrary, ReplayLibrary
+from gpuabst.environment import env_text
 from gpuabst.errors import BackendError, FixtureError
 from gpuabst.fixtures.format import BackendRecording, Fixture
 from gpuabst.merge import merge_devices
@@ -54,7 +55,7 @@ def _kinds(devs: object) -> str:
 
 def fixtures_from_env() -> list[str]:
     """Fixture paths from ``GPUABST_FIXTURE`` (several separated by the OS path separator)."""
-    env = os.environ.get(FIXTURE_ENV, "").strip()
+    env = env_text(FIXTURE_ENV)
     return [p for p in env.split(os.pathsep) if p.strip()]
 
 

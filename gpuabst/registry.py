@@ -9,12 +9,12 @@ from :mod:`gpuabst.entry_points`' index of the installation, not scanned on ever
 from __future__ import annotations
 
 import functools
-import os
 
 import attrs
 
 from gpuabst import entry_points
 from gpuabst.backend import Backend
+from gpuabst.environment import env_text
 
 ENTRY_POINT_GROUP = "gpuabst.backends"
 BACKENDS_ENV = "GPUABST_BACKENDS"
@@ -37,7 +37,7 @@ def wanted_names(names: list[str] | str | None = None) -> list[str] | None:
         return _split(names)
     if names:
         return list(names)
-    return _split(os.environ.get(BACKENDS_ENV, ""))
+    return _split(env_text(BACKENDS_ENV))
 
 
 def _split(text: str) -> list[str] | None:

@@ -22,6 +22,7 @@ import re
 from typing import Any
 
 from gpuabst.backend import ErrorInfo
+from gpuabst.environment import env_text
 from gpuabst.fixtures.codec import Codec
 from gpuabst.reading import Status
 
@@ -60,7 +61,7 @@ class SysfsRoot:
 def configured_root(root: str | os.PathLike[str] | None = None) -> SysfsRoot:
     """``root`` if given, else ``$GPUABST_SYSFS_ROOT``, else ``/sys``."""
     if root is None:
-        root = os.environ.get(ROOT_ENV, "").strip() or DEFAULT_ROOT
+        root = env_text(ROOT_ENV) or DEFAULT_ROOT
     return SysfsRoot(root)
 
 
