@@ -293,13 +293,13 @@ def _no_ecc_memory(d: Device) -> bool:
 
 def _retires_pages(d: Device) -> bool:
     h = d.health
-    return any(r.ok for r in (h.retired_pages_single_bit, h.retired_pages_double_bit, h.retired_pages_pending))
+    return h.retired_pages_single_bit.ok or h.retired_pages_double_bit.ok or h.retired_pages_pending.ok
 
 
 def _remaps_rows(d: Device) -> bool:
     h = d.health
-    return any(r.ok for r in (h.remapped_rows_corrected, h.remapped_rows_uncorrected, h.remapped_rows_pending,
-                              h.remapped_rows_failure))
+    return (h.remapped_rows_corrected.ok or h.remapped_rows_uncorrected.ok or h.remapped_rows_pending.ok
+            or h.remapped_rows_failure.ok)
 
 
 def remapped_rows(d: Device, p: HealthPolicy) -> Check:
@@ -311,7 +311,7 @@ def remapped_rows(d: Device, p: HealthPolicy) -> Check:
     unc = c.read("health.remapped_rows_uncorrected", h.remapped_rows_uncorrected)
     pending = c.read("health.remapped_rows_pending", h.remapped_rows_pending)
     failure = c.read("health.remapped_rows_failure", h.remapped_rows_failure)
-    if not any(r.ok for r in (cor, unc, pending, failure)):
+    if not (cor.ok or unc.ok or pending.ok or failure.ok):  # no generator: one closed early raises inside
         if _retires_pages(d):
             return c._make(Level.NOT_APPLICABLE, "this GPU retires memory pages instead of remapping rows "
                                                  f"(remapped rows: {describe(failure)})")

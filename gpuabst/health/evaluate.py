@@ -65,7 +65,7 @@ def backend_failures(backends: list[BackendReport], policy: HealthPolicy) -> Che
     c.inputs["failed"] = [r.name for r in failed]
     for r in failed:
         c.find(policy.backend_failure, f"backend {r.name} failed: {r.error}: the GPUs it sees are not reported")
-    if not failed and not any(r.available for r in backends):
+    if not failed and not any([r.available for r in backends]):  # a list: a generator closed early raises inside
         why = "; ".join(f"{r.name}: {r.reason}" for r in backends) or "no backend is installed"
         return c._make(Level.UNKNOWN, f"no backend can read this node ({why})")
     return c.done(f"backends reading: {', '.join(c.inputs['available'])}")
