@@ -127,6 +127,8 @@ class Machine:
             self.entries.append(e)
         self._lock = threading.RLock()
         self._reports: list[BackendReport] | None = None
+        self._read_reports: dict[str, tuple[BackendReport, BackendReport]] = {}
+        """Each backend's report of its latest successful read, with the report it was made from."""
         self._last: dict[str, list[Device]] = {}
         """Each backend's devices from the latest read: what its next poll starts from."""
         self._named: list[Device] = []
@@ -213,13 +215,23 @@ class Machine:
                     if type(devs) is not list or not all(map(_is_device, devs)):
                         raise TypeError(f"{entry.name} returned {_kinds(devs)}, not a list of gpuabst Devices")
                     self._last[entry.name] = devs
-                    reports[entry.name] = replace(report, available=True, device_count=len(devs), error=None)
+                    reports[entry.name] = self._read_report(report, len(devs))
                     per_backend.append((backend.authority, devs))
                 except Exception as e:  # one backend failing never stops the others
                     reports[entry.name] = replace(report, available=False, error=f"{type(e).__name__}: {e}",
                                                   reason=report.reason or f"{type(e).__name__}: {e}")
             devices = self._name(merge_devices(per_backend))
             return Snapshot(devices, list(reports.values()), taken_at())
+
+    def _read_report(self, report: BackendReport, count: int) -> BackendReport:
+        """``report`` for a read of the backend that returned ``count`` devices: the last read's object
+        where it was made from the same report and count (every steady poll), else a new one."""
+        kept = self._read_reports.get(report.name)
+        if kept is not None and kept[0] is report and kept[1].device_count == count:
+            return kept[1]
+        made = replace(report, available=True, device_count=count, error=None)
+        self._read_reports[report.name] = (report, made)
+        return made
 
     def _name(self, merged: list[Device]) -> list[Device]:
         """Each merged device with its index on this machine and its model (gpuabst.naming.model_for).

@@ -161,6 +161,34 @@ def test_one_backend_raising_does_not_stop_the_others() -> None:
     assert evaluate(snap, HealthPolicy(backend_failure=Level.FAIL)).level is Level.FAIL
 
 
+class WaveringBackend(ExplodingBackend):
+    """A plugin that sees one device, then fails a read, then sees two."""
+
+    name: ClassVar[str] = "wavering"
+    script: ClassVar[list[int | None]] = [1, 1, None, 2, 2]
+
+    def _devices(self) -> list[Device]:
+        count = self.script.pop(0)
+        if count is None:
+            raise RuntimeError("the plugin lost its way")
+        return [Device(vendor="test", index=i) for i in range(count)]
+
+
+def test_a_backends_report_follows_each_read_and_a_steady_one_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(WaveringBackend, "script", list(WaveringBackend.script))
+    m = Machine([nvml_fixture(1)], backends=["nvml"])
+    m.entries.append(BackendEntry("wavering", WaveringBackend, "test"))
+    m._backends["wavering"] = WaveringBackend(_Anything())
+    with m:
+        reads = [m.snapshot(), m.poll(), m.poll(), m.poll(), m.poll()]
+    reports = [{r.name: r for r in s.backends}["wavering"] for s in reads]
+    assert [(r.available, r.device_count, r.error) for r in reports] == [
+        (True, 1, None), (True, 1, None), (False, None, "RuntimeError: the plugin lost its way"),
+        (True, 2, None), (True, 2, None)]
+    assert reports[1] is reports[0] and reports[4] is reports[3]  # a steady read makes no new report
+    assert [len(s.devices) for s in reads] == [2, 2, 1, 3, 3]
+
+
 class UnbuildableBackend(ExplodingBackend):
     """A plugin whose constructor raises, and one that sets none of the optional class attributes."""
 
