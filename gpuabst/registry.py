@@ -68,6 +68,7 @@ def _loaded(name: str) -> BackendEntry:
     except Exception as e:  # a broken plugin is reported, not fatal
         if entry_points.rescan():
             _registered.cache_clear()
+            _discovered.clear()
             if _registered().get(name, (None, None))[0] not in (None, value):
                 return _loaded(name)
         return BackendEntry(name, None, dist, f"failed to load {value}: {type(e).__name__}: {e}")
@@ -89,14 +90,34 @@ def refresh() -> None:
     entry_points.forget()
     _registered.cache_clear()
     _loaded.cache_clear()
+    _discovered.clear()
+
+
+_discovered: dict[tuple[tuple[str, ...] | None, object], tuple[BackendEntry, ...]] = {}
+"""discover()'s answers by (the names asked for, the loader in use): every one-shot read asks again."""
+_DISCOVERED_KEPT = 64
 
 
 def discover(names: list[str] | str | None = None) -> list[BackendEntry]:
-    """Every backend registered in the entry-point group, loaded, in a stable order."""
+    """Every backend registered in the entry-point group, loaded, in a stable order.
+
+    Kept per process for each list of names (until :func:`refresh`, or a rescan after a failed load)
+    and each loader: one replacing ``_load`` (as tests and tools do) is asked itself."""
     wanted = wanted_names(names)
+    key = (None if wanted is None else tuple(wanted), _load)
+    known = _discovered.get(key)
+    if known is None:
+        known = _discover(wanted)
+        if len(_discovered) < _DISCOVERED_KEPT:
+            _discovered[key] = known
+    return list(known)
+
+
+def _discover(wanted: list[str] | None) -> tuple[BackendEntry, ...]:
     entries = {e.name: e for e in _load(wanted) if wanted is None or e.name in wanted}
     if wanted is not None:
         for n in wanted:
             if n not in entries:
                 entries[n] = BackendEntry(n, None, None, f"no backend named {n!r} is installed")
-    return sorted(entries.values(), key=lambda e: (-(e.backend_class.authority if e.backend_class else 0), e.name))
+    return tuple(sorted(entries.values(),
+                        key=lambda e: (-(e.backend_class.authority if e.backend_class else 0), e.name)))

@@ -26,6 +26,7 @@ def new_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]
         monkeypatch.setattr(entry_points, "_looked", entry_points._Lookup())
         registry._registered.cache_clear()
         registry._loaded.cache_clear()
+        registry._discovered.clear()
 
     fresh()
     yield fresh
@@ -276,6 +277,29 @@ def test_a_broken_plugin_is_still_reported_after_the_rescan(new_process: Callabl
     (entry,) = registry.discover(["broken"])
     assert entry.backend_class is None and "libbroken.so" in (entry.error or "")
     assert len(scans) == 2  # from the index, then the one scan that confirmed it
+
+
+def test_discovery_is_kept_per_names_and_loader_until_refreshed(new_process: Callable[[], None],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    loads: list[Any] = []
+    real = registry._load
+
+    def counted(names: list[str] | None = None) -> tuple[registry.BackendEntry, ...]:
+        loads.append(names)
+        return real(names)
+
+    monkeypatch.setattr(registry, "_load", counted)
+    first = registry.discover(["nvml"])
+    first.clear()  # the caller's own list: what is kept is not changed
+    again = registry.discover("nvml")
+    assert [e.name for e in again] == ["nvml"] and loads == [["nvml"]]
+    assert [e.name for e in registry.discover(["nvml", "pci"])] == ["nvml", "pci"] and len(loads) == 2
+    extra = registry.BackendEntry("extra", None, "t", "failed to load extra")
+    monkeypatch.setattr(registry, "_load", lambda names=None: (*real(names), extra))  # another loader is asked
+    assert [e.name for e in registry.discover(["nvml", "extra"])] == ["nvml", "extra"]
+    monkeypatch.setattr(registry, "_load", counted)
+    registry.refresh()
+    assert [e.name for e in registry.discover(["nvml"])] == ["nvml"] and len(loads) == 3
 
 
 @pytest.mark.parametrize(("reference", "expected"), [
