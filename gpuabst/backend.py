@@ -386,7 +386,8 @@ class Backend(abc.ABC):
         # direct calls unless a timeout applies or the device is lost (which only a failed call can change)
         direct = self.call_timeout_s is None and device_key not in lost
         new, reading_type, ok_ = _new_reading, Reading, _OK  # locals: read once per row
-        r: Reading[Any]
+        code_of, known_failure, cls = self.error_code, _failed_by_code.get, type(self)
+        r: Reading[Any] | None
         for name, fn, args, convert in plan:
             if direct:
                 try:  # no star-call where the row has no argument or one: it costs 3.11 about 150 ns a row
@@ -397,8 +398,15 @@ class Backend(abc.ABC):
                     else:
                         raw = getattr(lib, fn)(handle, *args)
                 except Exception as e:
-                    r = self._row_failed(fn, handle, args, convert, e, device_key)
-                    direct = device_key not in lost
+                    # a failure met before (an unsupported call, on every read): its Reading, without a frame
+                    # of _row_failed's; what is kept there never marks a device lost, nor is asked again
+                    try:
+                        r = known_failure((cls, fn, code_of(e)))
+                    except TypeError:  # a plugin's code that cannot be a key
+                        r = None
+                    if r is None:
+                        r = self._row_failed(fn, handle, args, convert, e, device_key)
+                        direct = device_key not in lost
                     if failed is not None:
                         failed.append(name)
                 else:
