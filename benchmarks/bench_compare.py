@@ -69,18 +69,8 @@ def raw_pynvml_snapshot(nv: Any) -> int:
             ("name", nv.nvmlDeviceGetName, ()), ("uuid", nv.nvmlDeviceGetUUID, ()),
             ("serial", nv.nvmlDeviceGetSerial, ()), ("part", nv.nvmlDeviceGetBoardPartNumber, ()),
             ("brand", nv.nvmlDeviceGetBrand, ()), ("arch", nv.nvmlDeviceGetArchitecture, ()),
-            ("vbios", nv.nvmlDeviceGetVbiosVersion, ()), ("mem", nv.nvmlDeviceGetMemoryInfo, (MEM_V2,)),
-            ("util", nv.nvmlDeviceGetUtilizationRates, ()), ("reasons", nv.nvmlDeviceGetCurrentClocksEventReasons, ()),
-            ("remap", nv.nvmlDeviceGetRemappedRows, ()), ("gen", nv.nvmlDeviceGetCurrPcieLinkGeneration, ()),
-            ("width", nv.nvmlDeviceGetCurrPcieLinkWidth, ()), ("temp", nv.nvmlDeviceGetTemperatureV, (0,)),
-            ("power", nv.nvmlDeviceGetPowerUsage, ()), ("enforced", nv.nvmlDeviceGetEnforcedPowerLimit, ()),
-            ("gr", nv.nvmlDeviceGetClockInfo, (0,)), ("sm", nv.nvmlDeviceGetClockInfo, (1,)),
-            ("memclk", nv.nvmlDeviceGetClockInfo, (2,)), ("fan", nv.nvmlDeviceGetFanSpeed, ()),
-            ("pstate", nv.nvmlDeviceGetPerformanceState, ()),
-            ("ecc_cv", nv.nvmlDeviceGetTotalEccErrors, (0, 0)), ("ecc_uv", nv.nvmlDeviceGetTotalEccErrors, (1, 0)),
-            ("ecc_ca", nv.nvmlDeviceGetTotalEccErrors, (0, 1)), ("ecc_ua", nv.nvmlDeviceGetTotalEccErrors, (1, 1)),
-            ("rp_sbe", nv.nvmlDeviceGetRetiredPages, (0,)), ("rp_dbe", nv.nvmlDeviceGetRetiredPages, (1,)),
-            ("rp_pending", nv.nvmlDeviceGetRetiredPagesPendingStatus, ()),
+            ("vbios", nv.nvmlDeviceGetVbiosVersion, ()),
+            *poll_calls(nv),  # what changes: the calls a poll makes again
         ):
             get(i, key, fn, h, *args)
         for link in range(18):  # NVLink states until the driver says there are no more links

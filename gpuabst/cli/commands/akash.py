@@ -59,9 +59,10 @@ def _gpu_db(p: argparse.ArgumentParser) -> None:
 def _read(args: argparse.Namespace) -> tuple[Any, Any, list[Any], list[Any], str]:
     """The snapshot, the catalog used, the advertised GPUs, the skipped devices and a provenance line."""
     from gpuabst import akash, catalog
+    from gpuabst.environment import env_text
     from gpuabst.machine import Machine
 
-    env = os.environ.get(catalog.GPU_DB_ENV, "").strip()
+    env = env_text(catalog.GPU_DB_ENV)
     db = args.gpu_db or env or None
     catalog.use(catalog.load_gpu_db(db) if db else None)
     cat = catalog.active()
